@@ -1,0 +1,332 @@
+"""The command line: a thin Click layer. Each command calls one library function; expected
+failures (NertagError) become one-line errors with documented exit codes.
+
+Exit codes: 0 success, 1 bad input (corpus, text, options that do not fit the data),
+2 usage error, 3 bad model file, 130 interrupted (Ctrl-C or SIGTERM).
+"""
+
+import json
+import os
+import signal
+import sys
+
+import click
+
+from . import __version__
+from .errors import BadModelError, NertagError
+
+EXIT_INTERRUPTED = 130
+
+
+class NertagClickError(click.ClickException):
+    """A NertagError as Click shows it: ``Error: FILE:LINE: message`` and its exit code."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def _load(model_path):
+    from .model import default_model_path, load_model
+
+    path = model_path or default_model_path()
+    try:
+        return load_model(path)
+    except NertagError as exc:
+        if model_path is None and isinstance(exc, BadModelError):
+            exc.message += " (the default model; rebuild it with `make model` or pass -m)"
+            exc.args = (f"{exc.where}: {exc.message}",)
+        raise NertagClickError(exc) from None
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except NertagError as exc:
+        raise NertagClickError(exc) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nertag")
+def cli():
+    """nertag: a fast named-entity tagger you train on your own CoNLL corpus.
+
+    \b
+      nertag tag "Harry Potter met Hermione Granger"
+      nertag train corpus.txt -o my.npz && nertag eval test.txt -m my.npz
+    """
+
+
+# -------------------------------------------------------------------------------- tag
+
+
+@cli.command()
+@click.argument("text", nargs=-1)
+@click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
+              help="Model file (default: the shipped models/default.npz, or $NERTAG_MODEL).")
+@click.option("-i", "--input", "input_path", default="-", show_default=True,
+              help="File to tag when no TEXT is given; - is standard input.")
+@click.option("--input-format", type=click.Choice(["text", "conll"]), default="text",
+              show_default=True, help="Raw text, one record a line; or CoNLL, token first.")
+@click.option("-f", "--format", "output_format",
+              type=click.Choice(["inline", "conll", "json", "binary"]), default="inline",
+              show_default=True, help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1.")
+def tag(text, model_path, input_path, input_format, output_format):
+    """Tag TEXT arguments, else each line of the input (one output record per input line)."""
+    from .tagger import tag_stream
+
+    model = _load(model_path)
+    out = click.get_text_stream("stdout", errors="surrogateescape")
+    _run(tag_stream, model, out, texts=list(text), path=input_path,
+         input_format=input_format, output_format=output_format)
+
+
+# ------------------------------------------------------------------------------- eval
+
+
+@cli.command(name="eval")
+@click.argument("corpus", required=False)
+@click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
+              help="Model file (default: the shipped model).")
+@click.option("--predictions", "predictions_path",
+              help="Score this file's last two columns (gold, predicted) without a model, "
+                   "like conlleval.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_(corpus, model_path, predictions_path, as_json):
+    """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules)."""
+    from .corpus import read_conll
+    from .tagger import evaluate_corpus, evaluate_predictions
+
+    if predictions_path and corpus:
+        raise click.UsageError("give a CORPUS or --predictions FILE, not both")
+    if predictions_path:
+        scorer = _run(evaluate_predictions, predictions_path)
+    elif corpus:
+        model = _load(model_path)
+        gold = _run(read_conll, corpus)
+        scorer = _run(evaluate_corpus, model, gold)
+    else:
+        raise click.UsageError("give a CORPUS to tag and score, or --predictions FILE")
+    result = scorer.as_dict()
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+    else:
+        _print_scores(result)
+
+
+def _print_scores(result):
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result['sentences']} sentences, {result['tokens']} tokens")
+    for column in ("type", "precision", "recall", "F1", "gold", "predicted"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+
+    def row(name, d, style=None):
+        table.add_row(name, f"{d['precision']:.4f}", f"{d['recall']:.4f}", f"{d['f1']:.4f}",
+                      str(d["gold"]), str(d["predicted"]), style=style)
+
+    for etype, d in result["per_type"].items():
+        row(etype, d)
+    row("all (micro)", result, style="bold")
+    row("untyped spans", result["untyped"])
+    console = Console()
+    console.print(table)
+    console.print(f"token accuracy {result['token_accuracy']:.4f}")
+
+
+# ------------------------------------------------------------------------------ train
+
+
+@cli.command()
+@click.argument("corpus", nargs=-1, required=True)
+@click.option("-o", "--output", default="model.npz", show_default=True,
+              type=click.Path(dir_okay=False), help="Model file to write (atomically).")
+@click.option("--dev", "dev_path", help="Dev corpus for early stopping (default: 10% of train).")
+@click.option("--epochs", type=click.IntRange(1), help="At most this many epochs [40].")
+@click.option("--seed", type=int, help="Random seed [1].")
+@click.option("--binary", is_flag=True, help="The lecture's task: entity (1) or not (0).")
+@click.option("--hidden", type=click.IntRange(1, 2048), help="Units a direction [100].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam step size [0.002].")
+@click.option("--batch-size", type=click.IntRange(1), help="Sentences a batch [32].")
+@click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout before Wya [0.3].")
+@click.option("--min-count", type=click.IntRange(1), help="Rarer features are unknown [2].")
+@click.option("--patience", type=click.IntRange(1), help="Epochs without a dev gain [5].")
+@click.option("--threads", type=click.IntRange(1), help="Threads (default: all cores).")
+@click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
+              help="Rename an entity type, or drop it with TYPE=O (repeatable).")
+@click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False),
+              help="Save the training state here after every epoch.")
+@click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def train(corpus, output, dev_path, type_map, checkpoint_dir, resume, quiet, **options):
+    """Train a model on CoNLL CORPUS files (token first column, tag last)."""
+    from .corpus import read_conll
+    from .train import TrainConfig, Trainer
+
+    if resume and not checkpoint_dir:
+        raise click.UsageError("--resume needs --checkpoint DIR")
+    mapping = {}
+    for item in type_map:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not TYPE=NEW", param_hint="--map")
+        old, new = item.split("=", 1)
+        mapping[old.strip()] = new.strip()
+    config = TrainConfig(**{k: v for k, v in options.items() if v is not None and v is not False})
+    if options.get("binary"):
+        config.binary = True
+    corpora = [_run(read_conll, path) for path in corpus]
+    dev = _run(read_conll, dev_path) if dev_path else None
+    trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume)
+    _check_writable(output)
+    display = _TrainDisplay(quiet)
+    interrupted = _on_interrupt(trainer)
+    result = None
+    try:
+        for event in trainer.run():
+            display.show(event)
+            if event["event"] == "done":
+                result = event
+    except NertagError as exc:
+        _save_best(trainer, output, display, "stopped")
+        raise NertagClickError(exc) from None
+    finally:
+        display.close()
+    if interrupted["count"] or (result and result["interrupted"]):
+        _save_best(trainer, output, display, "interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    model = result["model"]
+    model.save(output)
+    click.echo(f"saved {output}: epoch {model.meta['epoch']}, dev F1 "
+               f"{model.meta['dev_scores']['f1']:.4f} ({model.meta['dev']})")
+
+
+def _check_writable(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"cannot write in {folder}", param_hint="-o")
+
+
+def _save_best(trainer, output, display, why):
+    if trainer.best_model is None:
+        click.echo(f"{why} before the first epoch ended: {output} left as it was", err=True)
+        return
+    trainer.best_model.save(output)
+    meta = trainer.best_model.meta
+    click.echo(f"{why}: saved the best model so far to {output} (epoch {meta['epoch']}, "
+               f"dev F1 {meta['dev_scores']['f1']:.4f})", err=True)
+
+
+def _on_interrupt(trainer):
+    """First Ctrl-C or SIGTERM: stop at the next batch boundary. A second Ctrl-C: at once."""
+    state = {"count": 0}
+
+    def handler(signum, frame):
+        state["count"] += 1
+        trainer.stop_requested = True
+        if state["count"] > 1:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return state
+
+
+class _TrainDisplay:
+    """Progress on stderr: a live bar on a terminal, one line an epoch otherwise."""
+
+    def __init__(self, quiet):
+        self.quiet = quiet
+        self.progress = None
+        self.task = None
+        if not quiet and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
+                                     TextColumn("loss {task.fields[loss]:.4f}"),
+                                     TextColumn("{task.fields[speed]:,.0f} tokens/s"),
+                                     TimeRemainingColumn(), transient=True,
+                                     console=_stderr_console())
+            self.progress.start()
+
+    def echo(self, text):
+        if self.quiet:
+            return
+        if self.progress is not None:
+            self.progress.console.print(text, markup=False, highlight=False)
+        else:
+            click.echo(text, err=True)
+
+    def show(self, event):
+        kind = event["event"]
+        if kind == "start":
+            cfg = event["config"]
+            self.echo(
+                f"training on {event['sentences']:,} sentences ({event['tokens']:,} tokens); "
+                f"dev: {event['dev']}; {event['features']:,} features; tags: "
+                f"{' '.join(event['tags'])}; hidden={cfg['hidden']} lr={cfg['lr']} "
+                f"batch={cfg['batch_size']} dropout={cfg['dropout']} epochs<={cfg['epochs']} "
+                f"seed={cfg['seed']} threads={event['threads']}")
+            if event["resumed_epoch"]:
+                self.echo(f"resumed after epoch {event['resumed_epoch']}")
+            if not _kernels_cached():
+                self.echo("compiling the training kernels (first run only: about 20 s)...")
+        elif kind == "batch" and self.progress is not None:
+            if self.task is None:
+                self.task = self.progress.add_task("", total=event["of"], epoch=event["epoch"],
+                                                   loss=event["loss"], speed=0)
+            self.progress.update(self.task, completed=event["tokens"], epoch=event["epoch"],
+                                 loss=event["loss"], speed=event["tokens_per_s"])
+        elif kind == "epoch":
+            if self.task is not None:
+                self.progress.remove_task(self.task)
+                self.task = None
+            dev = event["dev"]
+            self.echo(f"epoch {event['epoch']:3d}  loss {event['loss']:.4f}  "
+                      f"{event['tokens_per_s']:>9,.0f} tokens/s  dev P {dev['precision']:.4f} "
+                      f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}"
+                      + ("  *best" if event["best"] else f"  (lr -> {event['lr']:.2g})"))
+        elif kind == "early_stop":
+            self.echo(f"no dev gain for a while: stopped after epoch {event['epoch']}")
+
+    def close(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _kernels_cached():
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+    try:
+        return any(name.startswith("kernels.") and name.endswith(".nbi")
+                   for name in os.listdir(folder))
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------------------- main
+
+
+def main(argv=None):
+    """Entry point: Click in non-standalone mode, so Ctrl-C exits 130 and a closed pipe exits
+    quietly."""
+    try:
+        code = cli.main(args=argv, prog_name="nertag", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("nertag: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except BrokenPipeError:
+        # the reader went away (`nertag tag ... | head -1`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    sys.exit(code or 0)

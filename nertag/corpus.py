@@ -1,0 +1,271 @@
+"""Reading corpora: the only module that parses files. ``-`` means standard input.
+
+A corpus is CoNLL-style: one token per line, the token in the first column and the gold tag in
+the last; columns split on tabs when the line has one (so an empty or whitespace token survives,
+as in the Broad Twitter Corpus), else on runs of spaces; blank lines end sentences; ``-DOCSTART-``
+and ``#`` comment lines are skipped; UTF-8 with or without a BOM, LF or CRLF line ends.
+"""
+
+import sys
+from dataclasses import dataclass, field
+
+from .errors import BadInputError
+from .tags import tag_family, to_bio
+
+DOCSTART = "-DOCSTART-"
+
+
+@dataclass
+class Sentence:
+    tokens: list
+    tags: list = None  # normalised BIO tags, None when the corpus has no tag column
+    rows: list = field(default=None, repr=False)  # the input lines, kept for CoNLL output
+    line: int = 0  # line number of the first token, for messages
+
+
+@dataclass
+class Corpus:
+    name: str
+    sentences: list
+    family: str = None  # 'binary' or 'bio': the tag form the corpus was written in
+
+    @property
+    def n_tokens(self):
+        return sum(len(s.tokens) for s in self.sentences)
+
+
+def open_text(path):
+    """Binary stream of a path, ``-`` being stdin."""
+    if path == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise BadInputError("no such file", path) from None
+    except IsADirectoryError:
+        raise BadInputError("is a directory, not a corpus file", path) from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read: {exc.strerror}", path) from None
+
+
+def display_name(path):
+    return "<stdin>" if path == "-" else str(path)
+
+
+def iter_lines(stream, name):
+    """(line number, text) for each line of a byte stream, decoded strictly as UTF-8 (a BOM on
+    the first line dropped, CR before LF dropped). Invalid UTF-8 names the line."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInputError(
+                f"invalid UTF-8 at byte {exc.start + 1} of the line", f"{name}:{number}"
+            ) from None
+        if number == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        yield number, text.rstrip("\r\n")
+
+
+def split_columns(line):
+    """Columns of a CoNLL line: tab-separated when it has a tab, else space-separated."""
+    if "\t" in line:
+        columns = line.split("\t")
+        while len(columns) > 1 and not columns[-1].strip():
+            columns.pop()  # a trailing tab
+        return columns
+    return line.split()
+
+
+def _is_comment(line, columns):
+    """A ``#`` line at a sentence start is a comment (MultiCoNER's ``# id ...``, CoNLL-U's
+    ``# text = ...``) unless it reads as a ``#`` token and a tag, as in tweets."""
+    if not line.startswith("#"):
+        return False
+    return len(columns) > 2 or tag_family(columns[-1].strip()) is None
+
+
+def read_conll(path, with_tags=True, max_tokens=None):
+    """Read a CoNLL file into a Corpus of BIO-normalised sentences.
+
+    with_tags=False reads tokens only (text to tag in CoNLL layout); the input rows are kept so
+    output can repeat them. A line that is only a tag-less token in a tagged corpus, a tag of no
+    known form, or a mix of binary and BIO tags is an error naming the file and line.
+    """
+    name = display_name(path)
+    stream = open_text(path)
+    sentences, family = [], None
+    tokens, tags, rows, first_line = [], [], [], 0
+
+    def flush():
+        nonlocal tokens, tags, rows
+        if tokens:
+            sentences.append(
+                Sentence(tokens, to_bio(tags) if with_tags else None, rows, first_line)
+            )
+        tokens, tags, rows = [], [], []
+
+    try:
+        for number, line in iter_lines(stream, name):
+            if not line.strip():
+                flush()
+                continue
+            columns = split_columns(line)
+            if columns[0] == DOCSTART:
+                flush()
+                continue
+            if not tokens and _is_comment(line, columns):
+                continue
+            if not tokens:
+                first_line = number
+            if with_tags:
+                if len(columns) < 2:
+                    raise BadInputError(
+                        f"token {columns[0]!r} has no tag column", f"{name}:{number}"
+                    )
+                tag = columns[-1].strip()
+                tag_kind = tag_family(tag)
+                if tag_kind is None:
+                    raise BadInputError(
+                        f"unknown tag {tag!r} (expected O, B-X/I-X, E-X/S-X, or 0/1)",
+                        f"{name}:{number}",
+                    )
+                if family is None:
+                    family = tag_kind
+                elif tag_kind != family:
+                    raise BadInputError(
+                        f"tag {tag!r} mixes {tag_kind} tags into a corpus of {family} tags",
+                        f"{name}:{number}",
+                    )
+                tags.append(tag)
+            tokens.append(columns[0])
+            rows.append(line)
+            if max_tokens and len(tokens) >= max_tokens:
+                flush()
+        flush()
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if with_tags and not sentences:
+        raise BadInputError("no sentences found (is the file empty?)", name)
+    return Corpus(name, sentences, family)
+
+
+# ------------------------------------------------------------------------ text to tag
+
+READ_CHUNK = 1 << 20
+
+
+def iter_line_batches(path):
+    """Batches of ``(line number, text)`` from a file or stdin, as soon as they arrive.
+
+    Each read takes what is available (up to READ_CHUNK bytes), so a file is read in large
+    batches while an interactive pipe gets each line answered when it comes. Text to tag is
+    decoded leniently: bytes that are not UTF-8 become lone surrogates, written back unchanged.
+    """
+    import os
+
+    name = display_name(path)
+    stream = open_text(path)
+    fd = stream.fileno()
+    parts = []  # bytes of a line still to be completed (a list: no quadratic joins)
+    pending = b""
+    number = 0
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, READ_CHUNK)
+            except OSError as exc:
+                raise BadInputError(f"cannot read: {exc.strerror}", name) from None
+            if not chunk:
+                pending = b"".join(parts)
+                break
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                parts.append(chunk)
+                continue
+            complete = b"".join(parts) + chunk[: cut + 1]
+            parts = [chunk[cut + 1:]]
+            lines = complete.decode("utf-8", "surrogateescape").split("\n")[:-1]
+            if number == 0 and lines and lines[0].startswith("\ufeff"):
+                lines[0] = lines[0][1:]
+            batch = []
+            for line in lines:
+                number += 1
+                batch.append((number, line[:-1] if line.endswith("\r") else line))
+            yield batch
+        if pending:
+            line = pending.decode("utf-8", "surrogateescape")
+            if number == 0 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield [(number + 1, line[:-1] if line.endswith("\r") else line)]
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+def iter_conll_batches(path, max_tokens=None):
+    """Batches of tag-less Sentences (token = first column, rows kept) from a CoNLL stream,
+    each sentence yielded once its blank line (or the end) has arrived."""
+    tokens, rows, first = [], [], 0
+    for batch in iter_line_batches(path):
+        done = []
+        for number, line in batch:
+            if not line.strip():
+                if tokens:
+                    done.append(Sentence(tokens, None, rows, first))
+                tokens, rows = [], []
+                continue
+            columns = split_columns(line)
+            if columns[0] == DOCSTART or (not tokens and _is_comment(line, columns)):
+                continue
+            if not tokens:
+                first = number
+            tokens.append(columns[0])
+            rows.append(line)
+            if max_tokens and len(tokens) >= max_tokens:
+                done.append(Sentence(tokens, None, rows, first))
+                tokens, rows = [], []
+        if done:
+            yield done
+    if tokens:
+        yield [Sentence(tokens, None, rows, first)]
+
+
+def read_predictions(path):
+    """A conlleval input: per sentence, (gold tags, predicted tags) from the last two columns,
+    each normalised to BIO."""
+    name = display_name(path)
+    stream = open_text(path)
+    pairs, gold, pred = [], [], []
+    families = {}
+    try:
+        for number, line in iter_lines(stream, name):
+            if not line.strip():
+                if gold:
+                    pairs.append((to_bio(gold), to_bio(pred)))
+                gold, pred = [], []
+                continue
+            columns = split_columns(line)
+            if columns[0] == DOCSTART or (not gold and line.startswith("#") and len(columns) > 3):
+                continue
+            if len(columns) < 3:
+                raise BadInputError(
+                    "expected at least 3 columns: token ... gold predicted", f"{name}:{number}")
+            for which, tag in (("gold", columns[-2].strip()), ("predicted", columns[-1].strip())):
+                kind = tag_family(tag)
+                if kind is None:
+                    raise BadInputError(f"unknown {which} tag {tag!r}", f"{name}:{number}")
+                if families.setdefault(which, kind) != kind:
+                    raise BadInputError(f"{which} tag {tag!r} mixes {kind} tags into "
+                                        f"{families[which]} tags", f"{name}:{number}")
+            gold.append(columns[-2].strip())
+            pred.append(columns[-1].strip())
+        if gold:
+            pairs.append((to_bio(gold), to_bio(pred)))
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    if not pairs:
+        raise BadInputError("no sentences found (is the file empty?)", name)
+    return pairs

@@ -1,0 +1,93 @@
+"""Output formats of ``nertag tag``: one record per input line (or CoNLL sentence).
+
+A record is a TaggedText: the text, its tokens with character offsets, and the predicted BIO
+tags with per-token scores.
+"""
+
+import json
+from dataclasses import dataclass
+
+from .model import entity_spans
+from .tags import OUTSIDE
+
+FORMATS = ("inline", "conll", "json", "binary")
+
+
+@dataclass
+class TaggedText:
+    text: str
+    tokens: list
+    starts: list
+    ends: list
+    tags: list
+    scores: list
+    rows: list = None  # CoNLL input lines, repeated in CoNLL output
+    binary_model: bool = False
+
+    def entities(self):
+        """(start char, end char, label, score) of each entity."""
+        return [(self.starts[s], self.ends[e - 1], label, score)
+                for s, e, label, score in entity_spans(self.tags, self.scores)]
+
+    def output_tags(self):
+        """Tags as the model speaks them: 0/1 for a binary model, BIO otherwise."""
+        if self.binary_model:
+            return ["0" if t == OUTSIDE else "1" for t in self.tags]
+        return self.tags
+
+
+def format_inline(record):
+    """``[PER Harry Potter] met [PER Hermione Granger]``: the text with entities bracketed."""
+    out, at = [], 0
+    text = record.text
+    for start, end, label, _ in record.entities():
+        out += [text[at:start], "[", label, " ", text[start:end], "]"]
+        at = end
+    out.append(text[at:])
+    return "".join(out) + "\n"
+
+
+def format_conll(record):
+    """``token<TAB>tag`` per token (or the input's columns and the tag), a blank line after."""
+    tags = record.output_tags()
+    firsts = record.rows if record.rows is not None else record.tokens
+    return "".join(f"{first}\t{tag}\n" for first, tag in zip(firsts, tags)) + "\n"
+
+
+def format_binary(record):
+    """The lecture's Y: ``1 1 0 1 1 0 0 0 0``."""
+    return " ".join("0" if t == OUTSIDE else "1" for t in record.tags) + "\n"
+
+
+def format_json(record):
+    """One JSON object a line; ``text[start:end]`` is each token and entity."""
+    tags = record.output_tags()
+    obj = {
+        "text": record.text,
+        "tokens": [
+            {"text": tok, "start": s, "end": e, "tag": tag, "score": round(float(sc), 4)}
+            for tok, s, e, tag, sc in zip(record.tokens, record.starts, record.ends, tags,
+                                          record.scores)
+        ],
+        "entities": [
+            {"text": record.text[s:e], "label": label, "start": s, "end": e,
+             "score": round(score, 4)}
+            for s, e, label, score in record.entities()
+        ],
+    }
+    line = json.dumps(obj, ensure_ascii=False)
+    if _has_surrogates(line):  # bytes that were not UTF-8: escaped, so the line stays valid
+        line = json.dumps(obj, ensure_ascii=True)
+    return line + "\n"
+
+
+def _has_surrogates(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+FORMATTERS = {"inline": format_inline, "conll": format_conll, "json": format_json,
+              "binary": format_binary}

@@ -1,0 +1,303 @@
+"""Numba kernels of the bidirectional Elman RNN: only @njit functions over arrays.
+
+The lecture's cell, run once left to right (direction 0) and once right to left (direction 1):
+
+    a<t> = tanh(Waa a<t-1> + Wax x<t> + ba)        # (H,)
+    y<t> = g(Wya [a_fwd<t>; a_bwd<t>] + by)        # (K,)  g = softmax, or sigmoid when K == 1
+
+Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
+    X (N, F) int32       feature ids: x<t> is multi-hot, so Wax x<t> = sum of F rows of Wax
+    Wax (n_x, 2H)        row j is column j of the lecture's Wax, both directions side by side
+                         (stored transposed so that a lookup reads contiguous memory)
+    Waa (2, H, H), ba (2, H), Wya (K, 2H), by (K,)
+    starts (S+1,) int64  sentence s is tokens starts[s]:starts[s+1]
+    A (N, 2H)            activations [a_fwd<t>; a_bwd<t>]
+
+The kernels are generic in the float type: float32 in use, float64 for the gradient check (where
+tanh is the exact one, so finite differences check the calculus and not an approximation).
+"""
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import overload
+
+# Every compile option lives here, in this file: Numba's cache key is the source file's stamp,
+# not the decorator flags, so changing an option must change this file to drop stale code.
+# fastmath lets the dot products vectorise (results then depend on the CPU's vector width).
+_JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
+_PARALLEL_JIT = dict(_JIT, parallel=True)
+
+# float32 tanh as a [13/6] rational function (the approximation Eigen uses), clamped where tanh
+# is 1 in float32. It vectorises, unlike libm's tanh, and its error is below 3e-7.
+_TANH_CLAMP = np.float32(7.90531110763549805)
+_TANH_ALPHA = tuple(
+    np.float32(c)
+    for c in (
+        -2.76076847742355e-16,
+        2.00018790482477e-13,
+        -8.60467152213735e-11,
+        5.12229709037114e-08,
+        1.48572235717979e-05,
+        6.37261928875436e-04,
+        4.89352455891786e-03,
+    )
+)
+_TANH_BETA = tuple(
+    np.float32(c)
+    for c in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03)
+)
+
+
+def tanh(x):
+    """Scalar tanh as the kernels compute it (exact for float64, rational for float32)."""
+    return np.tanh(x)
+
+
+@overload(tanh, jit_options=_JIT)
+def _tanh_overload(x):
+    if x != types.float32:
+        return lambda x: np.tanh(x)
+    a13, a11, a9, a7, a5, a3, a1 = _TANH_ALPHA
+    b6, b4, b2, b0 = _TANH_BETA
+    clamp = _TANH_CLAMP
+
+    def tanh_f32(x):
+        x = min(max(x, -clamp), clamp)
+        x2 = x * x
+        p = x2 * a13 + a11
+        p = x2 * p + a9
+        p = x2 * p + a7
+        p = x2 * p + a5
+        p = x2 * p + a3
+        p = x2 * p + a1
+        q = x2 * b6 + b4
+        q = x2 * q + b2
+        q = x2 * q + b0
+        return x * p / q
+
+    return tanh_f32
+
+
+# ---------------------------------------------------------------------------------- forward
+
+
+@njit(**_JIT)
+def _cell_direction(X, s, e, d, Wax, Waa, ba, A):
+    """One direction of the cell over tokens s:e, writing A[s:e, dH:(d+1)H]."""
+    H = Waa.shape[1]
+    off = d * H
+    z = np.empty(H, dtype=Wax.dtype)  # (H,) pre-activation
+    F = X.shape[1]
+    step = 1 if d == 0 else -1
+    t = s if d == 0 else e - 1
+    for n in range(e - s):
+        for i in range(H):
+            z[i] = ba[d, i]
+        for f in range(F):  # Wax x<t>: a sum of columns, never a one-hot product
+            row = X[t, f]
+            for i in range(H):
+                z[i] += Wax[row, off + i]
+        if n > 0:  # Waa a<t-1>; a<0> = 0
+            prev = t - step
+            for i in range(H):
+                acc = z[i]
+                for j in range(H):
+                    acc += Waa[d, i, j] * A[prev, off + j]
+                z[i] = acc
+        for i in range(H):
+            A[t, off + i] = tanh(z[i])
+        t += step
+
+
+@njit(**_JIT)
+def _output(A, t, keep, Wya, by, p):
+    """p <- g(Wya (a<t> * keep) + by): softmax (K > 1) or sigmoid (K == 1). Returns log-sum-exp
+    of the logits for softmax, the logit for sigmoid."""
+    K, H2 = Wya.shape
+    for k in range(K):
+        acc = by[k]
+        for j in range(H2):
+            acc += Wya[k, j] * (A[t, j] * keep[j])
+        p[k] = acc
+    one = p.dtype.type(1)
+    if K == 1:
+        logit = p[0]
+        p[0] = one / (one + np.exp(-logit))
+        return logit
+    top = p[0]
+    for k in range(1, K):
+        top = max(top, p[k])
+    total = p[0] - p[0]
+    for k in range(K):
+        p[k] = np.exp(p[k] - top)
+        total += p[k]
+    for k in range(K):
+        p[k] /= total
+    return top + np.log(total)
+
+
+@njit(**_PARALLEL_JIT)
+def forward_probs(X, starts, Wax, Waa, ba, Wya, by, A, P):
+    """Inference: A (N, 2H) activations and P (N, K) probabilities for every sentence."""
+    S = starts.shape[0] - 1
+    ones = np.ones(Wya.shape[1], dtype=Wax.dtype)
+    for si in prange(S):
+        s, e = starts[si], starts[si + 1]
+        _cell_direction(X, s, e, 0, Wax, Waa, ba, A)
+        _cell_direction(X, s, e, 1, Wax, Waa, ba, A)
+        for t in range(s, e):
+            _output(A, t, ones, Wya, by, P[t])
+
+
+# --------------------------------------------------------------------------------- backward
+
+
+@njit(**_JIT)
+def _backprop_direction(s, e, d, Waa, A, dZ, gWaa, gba):
+    """BPTT through one direction. On entry dZ[t, dH:(d+1)H] holds dL/da<t> from the output;
+    on exit it holds dL/dz<t> (z the pre-activation), which is also dL/d(Wax x<t>)."""
+    H = Waa.shape[1]
+    off = d * H
+    one = A.dtype.type(1)
+    da_next = np.zeros(H, dtype=A.dtype)  # dL/da<t> through the recurrence
+    # walk against the direction of the cell: the forward cell is unrolled from the end
+    step = 1 if d == 0 else -1
+    t = e - 1 if d == 0 else s
+    for n in range(e - s):
+        for i in range(H):
+            a = A[t, off + i]
+            dZ[t, off + i] = (dZ[t, off + i] + da_next[i]) * (one - a * a)  # tanh' = 1 - a^2
+            gba[d, i] += dZ[t, off + i]
+        if n < e - s - 1:  # a<t-1> exists: dWaa += dz a<t-1>^T, da<t-1> = Waa^T dz
+            prev = t - step
+            for j in range(H):
+                da_next[j] = 0
+            for i in range(H):
+                dz = dZ[t, off + i]
+                for j in range(H):
+                    gWaa[d, i, j] += dz * A[prev, off + j]
+                    da_next[j] += Waa[d, i, j] * dz
+        t -= step
+
+
+@njit(**_PARALLEL_JIT)
+def loss_and_grads(X, starts, Y, keep, grad_scale, Wax, Waa, ba, Wya, by,
+                   A, dZ, loss, gWaa, gba, gWya, gby):
+    """Forward, per-step cross-entropy and BPTT for a mini-batch, one sentence per task.
+
+    keep (N, 2H) is the dropout mask already divided by the keep probability (ones for none).
+    Per-sentence outputs, so the result does not depend on the thread count:
+    loss (S,) summed cross-entropy; gWaa (S, 2, H, H), gba (S, 2, H), gWya (S, K, 2H), gby (S, K)
+    the gradients of grad_scale * loss; dZ (N, 2H) dL/dz<t>, to scatter into Wax's rows.
+    """
+    S = starts.shape[0] - 1
+    K, H2 = Wya.shape
+    for si in prange(S):
+        s, e = starts[si], starts[si + 1]
+        _cell_direction(X, s, e, 0, Wax, Waa, ba, A)
+        _cell_direction(X, s, e, 1, Wax, Waa, ba, A)
+        p = np.empty(K, dtype=Wax.dtype)
+        total = loss[si] - loss[si]
+        gWaa[si] = 0
+        gba[si] = 0
+        gWya[si] = 0
+        gby[si] = 0
+        for t in range(s, e):
+            lse = _output(A, t, keep[t], Wya, by, p)
+            y = Y[t]
+            if K == 1:  # sigmoid cross-entropy, from the logit for stability
+                total += max(lse, 0) - lse * y + np.log1p(np.exp(-abs(lse)))
+                p[0] -= y
+            else:  # softmax cross-entropy: -log p[y] = lse - logit[y]
+                total += -np.log(max(p[y], 1e-30))
+                p[y] -= 1
+            for k in range(K):  # p is now dL/dlogits
+                p[k] *= grad_scale
+                gby[si, k] += p[k]
+            for j in range(H2):
+                a_kept = A[t, j] * keep[t, j]
+                acc = dZ[t, j] - dZ[t, j]
+                for k in range(K):
+                    gWya[si, k, j] += p[k] * a_kept
+                    acc += Wya[k, j] * p[k]
+                dZ[t, j] = acc * keep[t, j]
+        loss[si] = total
+        _backprop_direction(s, e, 0, Waa, A, dZ, gWaa[si], gba[si])
+        _backprop_direction(s, e, 1, Waa, A, dZ, gWaa[si], gba[si])
+
+
+@njit(**_PARALLEL_JIT)
+def sum_rows(per_sentence, out):
+    """out <- per_sentence.sum(0), in a fixed order: (S, M) -> (M,)."""
+    S, M = per_sentence.shape
+    for m in prange(M):
+        acc = out[m] - out[m]
+        for si in range(S):
+            acc += per_sentence[si, m]
+        out[m] = acc
+
+
+@njit(**_JIT)
+def scatter_wax_grad(X, dZ, gWax, touched):
+    """gWax[X[t, f]] += dZ[t] for every token and feature (serial: a fixed order), marking the
+    rows touched. Returns the touched rows in first-touch order."""
+    N, F = X.shape
+    H2 = dZ.shape[1]
+    rows = np.empty(N * F, dtype=np.int64)
+    n_rows = 0
+    for t in range(N):
+        for f in range(F):
+            r = X[t, f]
+            if not touched[r]:
+                touched[r] = True
+                rows[n_rows] = r
+                n_rows += 1
+            for j in range(H2):
+                gWax[r, j] += dZ[t, j]
+    return rows[:n_rows]
+
+
+# ------------------------------------------------------------------------------- optimiser
+
+
+@njit(**_JIT)
+def sum_squares(g):
+    acc = 0.0
+    for v in g.ravel():
+        acc += v * v
+    return acc
+
+
+@njit(**_JIT)
+def sum_squares_rows(g, rows):
+    acc = 0.0
+    for r in rows:
+        for v in g[r]:
+            acc += v * v
+    return acc
+
+
+@njit(**_JIT)
+def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale):
+    """One Adam step of a flat parameter (lr_t carries the bias correction); g scaled first."""
+    for i in range(w.size):
+        gi = g[i] * scale
+        m[i] = beta1 * m[i] + (1 - beta1) * gi
+        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+        w[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
+
+
+@njit(**_PARALLEL_JIT)
+def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale):
+    """Lazy Adam on the rows of Wax a batch touched (the rest of Wax has zero gradient and is
+    left alone, as sparse Adam does); zeroes those gradient rows for the next batch."""
+    H2 = W.shape[1]
+    for n in prange(rows.shape[0]):
+        r = rows[n]
+        for j in range(H2):
+            gi = G[r, j] * scale
+            M[r, j] = beta1 * M[r, j] + (1 - beta1) * gi
+            V[r, j] = beta2 * V[r, j] + (1 - beta2) * gi * gi
+            W[r, j] -= lr_t * M[r, j] / (np.sqrt(V[r, j]) + eps)
+            G[r, j] = 0
+        touched[r] = False

@@ -1,0 +1,425 @@
+"""The model: weights + vocabularies + configuration, a NumPy forward pass and decoding, and the
+versioned ``.npz`` file format.
+
+Tagging runs on NumPy alone (a batched, length-bucketed forward pass), so ``nertag tag`` starts
+without importing Numba; training runs on the Numba kernels in kernels.py. Both compute the same
+function: tests/ checks them against each other and against a naive reference.
+"""
+
+import io
+import json
+import os
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from .errors import BadModelError
+from .tags import OUTSIDE, binary_to_bio, spans
+from .vocab import N_TEMPLATES, Featurizer
+
+FORMAT = "nertag"
+FORMAT_VERSION = 1
+WEIGHTS = ("Wax", "Waa", "ba", "Wya", "by")
+KEYS = frozenset(("format_version", "meta", "features", "tagset") + WEIGHTS)
+BINARY_TAGSET = ("0", "1")
+# tokens a padded forward batch holds at most: bounds memory on any input
+BATCH_TOKENS = 16384
+# longest run the RNN sees at once: a longer sentence is cut into pieces of this many tokens
+MAX_RUN = 1000
+
+
+def weight_shapes(n_features, hidden, n_outputs):
+    H = hidden
+    return {
+        "Wax": (n_features, 2 * H),
+        "Waa": (2, H, H),
+        "ba": (2, H),
+        "Wya": (n_outputs, 2 * H),
+        "by": (n_outputs,),
+    }
+
+
+def init_weights(n_features, hidden, n_outputs, seed, dtype=np.float32):
+    """Small random input rows, orthogonal recurrences (BPTT through tanh then neither explodes
+    nor vanishes at the start), zero biases."""
+    rng = np.random.default_rng(seed)
+    H = hidden
+    Wax = rng.normal(0.0, 1.0 / np.sqrt(N_TEMPLATES), size=(n_features, 2 * H))
+    Waa = np.stack([np.linalg.qr(rng.normal(size=(H, H)))[0] for _ in range(2)])
+    Wya = rng.normal(0.0, 1.0 / np.sqrt(2 * H), size=(n_outputs, 2 * H))
+    weights = {"Wax": Wax, "Waa": Waa, "ba": np.zeros((2, H)), "Wya": Wya, "by": np.zeros(n_outputs)}
+    return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in weights.items()}
+
+
+class Model:
+    """A trained tagger. ``tagset`` is ``("0", "1")`` for the binary task (one sigmoid output),
+    else BIO tags with ``O`` first (one softmax output per tag)."""
+
+    def __init__(self, features, tagset, weights, config, meta=None):
+        self.features = list(features)
+        self.tagset = list(tagset)
+        self.weights = weights
+        self.config = dict(config)
+        self.meta = dict(meta or {})
+        self.featurizer = Featurizer(self.features)
+        self._allowed = None if self.binary else allowed_transitions(self.tagset)
+
+    @property
+    def binary(self):
+        return tuple(self.tagset) == BINARY_TAGSET
+
+    @property
+    def hidden(self):
+        return self.weights["Waa"].shape[1]
+
+    @property
+    def types(self):
+        return sorted({t[2:] for t in self.tagset if t not in (OUTSIDE, "0", "1")})
+
+    @classmethod
+    def new(cls, features, tagset, hidden, seed, config=None):
+        n_outputs = 1 if tuple(tagset) == BINARY_TAGSET else len(tagset)
+        weights = init_weights(len(features), hidden, n_outputs, seed)
+        return cls(features, tagset, weights, dict(config or {}, hidden=hidden, seed=seed))
+
+    # ------------------------------------------------------------------------- tagging
+
+    def probabilities(self, X, starts):
+        """(N, F) feature ids and (S+1,) sentence starts -> (N, K) output probabilities."""
+        return forward_probs_numpy(self.weights, X, starts)
+
+    def tag(self, sentences):
+        """Lists of tokens -> for each sentence, (BIO tags, per-token scores).
+
+        Scores are the model's probability of the chosen tag at each token."""
+        sentences = [list(s) for s in sentences]
+        results = [None] * len(sentences)
+        pending, pending_tokens = [], 0
+        for index, tokens in enumerate(sentences):
+            if not tokens:
+                results[index] = ([], [])
+                continue
+            pending.append(index)
+            pending_tokens += len(tokens)
+            if pending_tokens >= 4 * BATCH_TOKENS:
+                self._tag_batch(sentences, pending, results)
+                pending, pending_tokens = [], 0
+        if pending:
+            self._tag_batch(sentences, pending, results)
+        return results
+
+    def _tag_batch(self, sentences, indices, results):
+        runs = []  # (sentence index, start, end): long sentences in pieces of MAX_RUN tokens
+        for index in indices:
+            n = len(sentences[index])
+            runs += [(index, s, min(s + MAX_RUN, n)) for s in range(0, n, MAX_RUN)]
+        tokens = [tok for i, s, e in runs for tok in sentences[i][s:e]]
+        lengths = np.array([e - s for _, s, e in runs], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        X = self.featurizer.encode(tokens)
+        P = self.probabilities(X, starts)
+        tag_ids, scores = decode(P, starts, self._allowed)
+        pieces = {}
+        for r, (index, _, _) in enumerate(runs):
+            a, b = starts[r], starts[r + 1]
+            pieces.setdefault(index, []).append((tag_ids[a:b], scores[a:b]))
+        for index, parts in pieces.items():
+            ids = np.concatenate([p[0] for p in parts])
+            sc = np.concatenate([p[1] for p in parts])
+            results[index] = (self.ids_to_tags(ids), sc.tolist())
+
+    def ids_to_tags(self, ids):
+        if self.binary:
+            return binary_to_bio([BINARY_TAGSET[i] for i in ids])
+        return [self.tagset[i] for i in ids]
+
+    # ------------------------------------------------------------------------ the file
+
+    def save(self, path, atomic_rename=True):
+        """Write the model as one .npz (no pickles), replacing ``path`` atomically: a temporary
+        file in the same folder, fsynced, then renamed over it."""
+        arrays = {
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+            "meta": _text_array(
+                json.dumps(
+                    {"format": FORMAT, "config": self.config, "meta": self.meta}, sort_keys=True
+                )
+            ),
+            "features": _text_array("\n".join(self.features)),
+            "tagset": _text_array("\n".join(self.tagset)),
+            "Wax": self.weights["Wax"].astype(np.float16),  # half the file; 3 significant digits
+        }
+        for name in WEIGHTS[1:]:
+            arrays[name] = self.weights[name].astype(np.float32)
+        write_npz_atomic(path, arrays)
+
+    @classmethod
+    def load(cls, path):
+        return load_model(path)
+
+
+def _text_array(text):
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def write_npz_atomic(path, arrays):
+    """A deterministic .npz (fixed entry order and timestamps, so the same model gives the same
+    bytes) written to a temporary file beside ``path`` and renamed over it."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".nertag-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name, array in arrays.items():
+                    buffer = io.BytesIO()
+                    np.lib.format.write_array(buffer, np.asarray(array, order="C"),
+                                              allow_pickle=False)
+                    info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    info.external_attr = 0o644 << 16
+                    zf.writestr(info, buffer.getvalue())
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_model(path):
+    """Load and check a model file; anything that is not a nertag model of this format version
+    is refused with a BadModelError naming the file. Never unpickles."""
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise BadModelError("no such model file", name)
+    if os.path.isdir(name):
+        raise BadModelError("is a directory, not a model file", name)
+    try:
+        with np.load(name, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise BadModelError("not a nertag model (a bare .npy, not an .npz)", name)
+            missing = KEYS - set(npz.files)
+            if missing:
+                raise BadModelError(
+                    f"not a nertag model (missing {', '.join(sorted(missing))})", name
+                )
+            arrays = {key: npz[key] for key in KEYS}
+    except BadModelError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError) as exc:
+        reason = "it holds Python objects, which nertag never loads" if "pickle" in str(
+            exc
+        ) else f"not a readable .npz ({type(exc).__name__}: {exc})"
+        raise BadModelError(f"corrupt or foreign model file: {reason}", name) from None
+    return _model_from_arrays(arrays, name)
+
+
+def _model_from_arrays(arrays, name):
+    version = arrays["format_version"]
+    if version.dtype.kind not in "iu" or version.shape != ():
+        raise BadModelError("format_version is not an integer", name)
+    if int(version) != FORMAT_VERSION:
+        raise BadModelError(
+            f"model format version {int(version)}, but this nertag reads version {FORMAT_VERSION}"
+            " (retrain it with this nertag, or use the nertag that wrote it)",
+            name,
+        )
+    meta = json.loads(_read_text(arrays["meta"], "meta", name) or "null")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BadModelError("not a nertag model (meta has no nertag format tag)", name)
+    config = meta.get("config")
+    if not isinstance(config, dict):
+        raise BadModelError("meta has no config", name)
+    features = _read_text(arrays["features"], "features", name).split("\n")
+    tagset = _read_text(arrays["tagset"], "tagset", name).split("\n")
+    _check_tagset(tagset, name)
+    weights = {}
+    for key in WEIGHTS:
+        array = arrays[key]
+        if array.dtype not in (np.float16, np.float32, np.float64):
+            raise BadModelError(f"{key} has dtype {array.dtype}, expected floats", name)
+        weights[key] = np.ascontiguousarray(array, dtype=np.float32)
+    hidden = weights["Waa"].shape[-1] if weights["Waa"].ndim == 3 else -1
+    n_outputs = 1 if tuple(tagset) == BINARY_TAGSET else len(tagset)
+    if hidden <= 0 or config.get("hidden") != hidden:
+        raise BadModelError(f"Waa has shape {weights['Waa'].shape}, config says hidden="
+                            f"{config.get('hidden')!r}", name)
+    for key, shape in weight_shapes(len(features), hidden, n_outputs).items():
+        if weights[key].shape != shape:
+            raise BadModelError(
+                f"{key} has shape {weights[key].shape}, expected {shape} for {len(features)} "
+                f"features, hidden={hidden} and {n_outputs} outputs", name)
+        if not np.isfinite(weights[key]).all():
+            raise BadModelError(f"{key} holds NaN or infinite values", name)
+    if len(features) < N_TEMPLATES:
+        raise BadModelError("feature vocabulary is too short", name)
+    return Model(features, tagset, weights, config, meta.get("meta"))
+
+
+def _read_text(array, key, name):
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise BadModelError(f"{key} is not UTF-8 text (dtype {array.dtype})", name)
+    try:
+        return array.tobytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadModelError(f"{key} is not valid UTF-8", name) from None
+
+
+def _check_tagset(tagset, name):
+    if tuple(tagset) == BINARY_TAGSET:
+        return
+    if not tagset or tagset[0] != OUTSIDE or len(set(tagset)) != len(tagset):
+        raise BadModelError("tag set must start with O and hold no repeats", name)
+    for tag in tagset[1:]:
+        if tag[:2] not in ("B-", "I-") or len(tag) < 3:
+            raise BadModelError(f"tag set holds {tag!r}, not a BIO tag", name)
+
+
+# ------------------------------------------------------------------- NumPy forward pass
+
+
+def forward_probs_numpy(weights, X, starts):
+    """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities.
+
+    Sentences are sorted by length and cut into batches of at most BATCH_TOKENS padded tokens,
+    so each time step is one (B, H) x (H, H) product and memory stays bounded."""
+    Wax, Waa, ba, Wya, by = (weights[k] for k in WEIGHTS)
+    H = Waa.shape[1]
+    K = Wya.shape[0]
+    P = np.empty((len(X), K), dtype=np.float32)
+    WaaT = [np.ascontiguousarray(Waa[d].T) for d in range(2)]
+    for group, valid, index in length_groups(starts):
+        T = valid.shape[1]
+        Xg = X[index]  # (B, T, F)
+        E = Wax[Xg[..., 0]]  # (B, T, 2H): Wax x<t> as a sum of rows
+        for f in range(1, Xg.shape[2]):
+            E += Wax[Xg[..., f]]
+        A = np.empty((len(group), T, 2 * H), dtype=np.float32)
+        a = np.zeros((len(group), H), dtype=np.float32)
+        for t in range(T):
+            a = np.tanh(E[:, t, :H] + a @ WaaT[0] + ba[0])
+            A[:, t, :H] = a
+        a = np.zeros((len(group), H), dtype=np.float32)
+        for t in range(T - 1, -1, -1):
+            a = np.tanh(E[:, t, H:] + a @ WaaT[1] + ba[1])
+            a *= valid[:, t, None]  # padding after the end stays a zero state
+            A[:, t, H:] = a
+        logits = A[valid] @ Wya.T + by  # (n, K)
+        P[index[valid]] = _probabilities(logits)
+    return P
+
+
+def length_groups(starts):
+    """Sentences sorted by length and cut into groups of at most BATCH_TOKENS padded tokens.
+    Yields (sentence ids (B,), valid (B, T) bool, index (B, T) token ids, 0 where padding)."""
+    lengths = np.diff(starts)
+    order = np.argsort(lengths, kind="stable")
+    i = 0
+    while i < len(order):
+        j = i + 1
+        while j < len(order) and (j - i + 1) * lengths[order[j]] <= BATCH_TOKENS:
+            j += 1
+        group = order[i:j]
+        T = int(lengths[group[-1]])
+        valid = np.arange(T)[None, :] < lengths[group][:, None]
+        index = np.where(valid, starts[group][:, None] + np.arange(T)[None, :], 0)
+        yield group, valid, index
+        i = j
+
+
+def _probabilities(logits):
+    if logits.shape[1] == 1:
+        return 1.0 / (1.0 + np.exp(-logits))
+    logits = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------------------ decoding
+
+
+def allowed_transitions(tagset):
+    """(K+1, K) bool: row K is the start; I-X may only follow B-X or I-X (valid BIO only)."""
+    K = len(tagset)
+    allowed = np.ones((K + 1, K), dtype=bool)
+    for j, tag in enumerate(tagset):
+        if tag.startswith("I-"):
+            allowed[:, j] = False
+            for i, prev in enumerate(tagset):
+                if prev[2:] == tag[2:]:
+                    allowed[i, j] = True
+    return allowed
+
+
+def decode(P, starts, allowed):
+    """Tag ids and their probabilities. Binary: threshold 0.5. Typed: Viterbi over log
+    probabilities restricted to valid BIO sequences (sentences stepped together)."""
+    if allowed is None:
+        ids = (P[:, 0] >= 0.5).astype(np.int64)
+        scores = np.where(ids == 1, P[:, 0], 1.0 - P[:, 0])
+        return ids, scores
+    ids = viterbi(np.log(np.maximum(P, 1e-30)), starts, allowed)
+    return ids, P[np.arange(len(ids)), ids]
+
+
+def viterbi(logP, starts, allowed):
+    """Best valid path of each sentence; (N, K) log-probs -> (N,) tag ids."""
+    N, K = logP.shape
+    penalty = np.where(allowed, 0.0, -np.inf)  # (K+1, K): row K is the start
+    ids = np.zeros(N, dtype=np.int64)
+    keep = np.arange(K)
+    for _, valid, index in length_groups(starts):
+        B, T = valid.shape
+        if T == 0:
+            continue
+        scores = logP[index]  # (B, T, K)
+        delta = scores[:, 0] + penalty[K]  # (B, K)
+        back = np.empty((B, T, K), dtype=np.int64)
+        for t in range(1, T):
+            cand = delta[:, :, None] + penalty[None, :K]  # (B, K from, K to)
+            best = cand.argmax(axis=1)
+            new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + scores[:, t]
+            live = valid[:, t, None]
+            delta = np.where(live, new, delta)  # a finished sentence keeps its scores...
+            back[:, t] = np.where(live, best, keep)  # ...and its path, through the padding
+        path = np.empty((B, T), dtype=np.int64)
+        path[:, T - 1] = delta.argmax(axis=1)
+        for t in range(T - 1, 0, -1):
+            path[:, t - 1] = np.take_along_axis(back[:, t], path[:, t, None], axis=1)[:, 0]
+        ids[index[valid]] = path[valid]
+    return ids
+
+
+def entity_spans(tags, scores):
+    """(start, end, type, score) for each entity; the score is the product of its tokens'
+    probabilities: the model's probability of exactly that labelling of those tokens."""
+    return [(s, e, t, float(np.prod(scores[s:e]))) for s, e, t in spans(tags)]
+
+
+def default_model_path():
+    """``models/default.npz`` beside the package, unless NERTAG_MODEL says otherwise."""
+    env = os.environ.get("NERTAG_MODEL")
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (
+        os.path.join(here, "models", "default.npz"),
+        os.path.join(os.path.dirname(here), "models", "default.npz"),
+    ):
+        if os.path.exists(candidate):
+            return candidate
+    return os.path.join(os.path.dirname(here), "models", "default.npz")
+
+
+def today():
+    """UTC date for model metadata; SOURCE_DATE_EPOCH fixes it for reproducible builds."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    stamp = int(epoch) if epoch and epoch.isdigit() else time.time()
+    return time.strftime("%Y-%m-%d", time.gmtime(stamp))

@@ -1,0 +1,81 @@
+"""Applying a model: tag texts or a stream, and score a corpus. The CLI calls one function
+of this module per command (besides training)."""
+
+from .corpus import iter_conll_batches, iter_line_batches, read_predictions
+from .formats import FORMATTERS, TaggedText
+from .metrics import Scorer, score
+from .tags import binary_to_bio, to_binary
+from .text import tokenize
+
+
+def tag_texts(model, texts):
+    """Raw texts (one record each) -> TaggedText records."""
+    tokenized = [tokenize(text) for text in texts]
+    results = model.tag([tokens for tokens, _, _ in tokenized])
+    return [
+        TaggedText(text, tokens, starts, ends, tags, scores, binary_model=model.binary)
+        for text, (tokens, starts, ends), (tags, scores) in zip(texts, tokenized, results)
+    ]
+
+
+def tag_sentences(model, sentences):
+    """CoNLL sentences (tokens given) -> TaggedText records; the text is the tokens joined by
+    single spaces and the input rows are kept."""
+    results = model.tag([s.tokens for s in sentences])
+    records = []
+    for sentence, (tags, scores) in zip(sentences, results):
+        starts, at = [], 0
+        for tok in sentence.tokens:
+            starts.append(at)
+            at += len(tok) + 1
+        ends = [s + len(t) for s, t in zip(starts, sentence.tokens)]
+        records.append(TaggedText(" ".join(sentence.tokens), sentence.tokens, starts, ends,
+                                  tags, scores, rows=sentence.rows, binary_model=model.binary))
+    return records
+
+
+def iter_tagged(model, texts=None, path="-", input_format="text"):
+    """Batches of TaggedText records: of ``texts`` if given, else of each line (or, for
+    ``input_format="conll"``, each sentence) of ``path`` as it arrives."""
+    if texts:
+        yield tag_texts(model, list(texts))
+    elif input_format == "conll":
+        for sentences in iter_conll_batches(path):
+            yield tag_sentences(model, sentences)
+    else:
+        for batch in iter_line_batches(path):
+            yield tag_texts(model, [line for _, line in batch])
+
+
+def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline"):
+    """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
+    ``out`` is a text stream. Returns the number of records written."""
+    formatter = FORMATTERS[output_format]
+    n = 0
+    for records in iter_tagged(model, texts, path, input_format):
+        out.write("".join(formatter(r) for r in records))
+        out.flush()
+        n += len(records)
+    return n
+
+
+def _gold_for(model, tags):
+    # a binary model is scored on the lecture's task: gold entities seen as runs of 1s
+    return binary_to_bio([str(b) for b in to_binary(tags)]) if model.binary else tags
+
+
+def evaluate_corpus(model, corpus):
+    """Tag a gold corpus and score it (conlleval rules). Returns a Scorer."""
+    scorer = Scorer()
+    for start in range(0, len(corpus.sentences), 2048):
+        chunk = corpus.sentences[start:start + 2048]
+        results = model.tag([s.tokens for s in chunk])
+        for sentence, (tags, _) in zip(chunk, results):
+            scorer.add(_gold_for(model, sentence.tags), tags)
+    return scorer
+
+
+def evaluate_predictions(path):
+    """Score a file whose last two columns are gold and predicted tags (like conlleval)."""
+    return score(read_predictions(path))
+

@@ -1,0 +1,38 @@
+"""Raw text -> tokens with character offsets (``text[start:end] == token``).
+
+Close to the CoNLL/Penn conventions the corpora use: punctuation split off, English clitics
+(``'s``, ``n't``) separate, abbreviations (``U.S.``), numbers (``1,000.5``), URLs, e-mail
+addresses and hyphenated or apostrophised names (``Jean-Luc``, ``O'Brien``) kept whole. ``@`` and
+``#`` are split from the name after them, as in the Broad Twitter Corpus.
+"""
+
+import re
+
+# a word character: \w, or a combining mark (so decomposed accents stay inside their word)
+_W = r"(?:\w|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])"
+
+_TOKEN = re.compile(
+    r"""
+    (?:https?://|www\.)[^\s<>"]+[^\s<>".,;:!?)\]}'] # URL
+  | [\w.+-]+@[\w-]+(?:\.[\w-]+)+                   # e-mail address
+  | (?:[^\W\d_]\.){2,}                             # U.S. U.K.
+  | \d+(?:[.,:/-]\d+)*                             # 1,000.5  12:30  2024-01-02
+  | (?i:n't|'(?:s|re|ve|ll|d|m))(?!\w)             # clitics
+  | @W@+(?=n't(?!\w))                                 # do|n't
+  | @W@+(?:[-'’]@W@+)*?(?=(?i:'(?:s|re|ve|ll|d|m))(?!\w))     # Harry|'s
+  | @W@+(?:[-'’]@W@+)*                                  # words, Jean-Luc, O'Brien
+  | \.\.\.|--                                      # ellipsis, dash
+  | \S                                             # any other character
+    """.replace("@W@", _W),
+    re.VERBOSE,
+)
+
+
+def tokenize(text):
+    """(tokens, starts, ends) of a line of text."""
+    tokens, starts, ends = [], [], []
+    for match in _TOKEN.finditer(text):
+        tokens.append(match.group())
+        starts.append(match.start())
+        ends.append(match.end())
+    return tokens, starts, ends

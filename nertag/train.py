@@ -1,0 +1,359 @@
+"""Training: the epoch loop over mini-batches, as a generator of progress events for the CLI.
+
+Recipe (defaults in TrainConfig): Adam on the per-step cross-entropy of the lecture, gradient
+clipping by global norm (BPTT can explode), dropout on the activations fed to Wya and on the
+word-identity features (so the unknown-word path is trained), a held-out dev set (or 10% of
+train when none is given) scored each epoch, the best model kept, the learning rate halved when
+dev F1 stalls and training stopped after ``patience`` epochs without a gain.
+
+Results depend on the seed, the corpus and the CPU's vector width (fastmath), not on the thread
+count: gradients are summed per sentence in a fixed order.
+"""
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import BadInputError, NertagError
+from .metrics import Scorer
+from .model import BINARY_TAGSET, MAX_RUN, Model, today, write_npz_atomic
+from .tags import OUTSIDE, bio_tagset, entity_types, to_binary
+from .vocab import build_features, encode_tags
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    hidden: int = 100  # units a direction
+    epochs: int = 40  # at most; early stopping usually ends sooner
+    batch_size: int = 32  # sentences
+    lr: float = 0.002
+    dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
+    word_dropout: float = 0.1  # word and lower-case features -> unknown
+    clip: float = 5.0  # global gradient norm
+    min_count: int = 2  # a feature seen fewer times is unknown
+    max_features: int = 200_000
+    patience: int = 5  # epochs without a dev gain before stopping
+    seed: int = 1
+    threads: int = 0  # 0: all cores
+    binary: bool = False  # the lecture's entity / not-entity task (sigmoid output)
+    dev_fraction: float = 0.1  # held out of train when no dev set is given
+
+
+class TrainingDiverged(NertagError):
+    pass
+
+
+class Trainer:
+    """Holds the state of one training run; ``run()`` yields progress events (dicts)."""
+
+    def __init__(self, train_corpora, dev_corpus=None, config=None, type_map=None,
+                 checkpoint_dir=None, resume=False):
+        self.config = config or TrainConfig()
+        self.type_map = dict(type_map or {})
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.stop_requested = False
+        self.best_model = None
+        self.best_f1 = -1.0
+        self.corpora = [c.name for c in train_corpora]
+        train, dev = self._prepare(train_corpora, dev_corpus)
+        self.train_sentences, self.dev_sentences = train, dev
+
+    # ------------------------------------------------------------------ data preparation
+
+    def _map_tags(self, tags):
+        if self.config.binary:
+            return [OUTSIDE if t == OUTSIDE else t[:2] + "ENT" for t in tags]
+        out = []
+        for tag in tags:
+            if tag == OUTSIDE:
+                out.append(tag)
+                continue
+            new = self.type_map.get(tag[2:], tag[2:])
+            out.append(OUTSIDE if new == OUTSIDE else tag[:2] + new)
+        return _repair_bio(out)
+
+    def _prepare(self, train_corpora, dev_corpus):
+        cfg = self.config
+        if any(c.family == "binary" for c in train_corpora):
+            cfg.binary = True
+        train = [(s.tokens[i:i + MAX_RUN], self._map_tags(s.tags)[i:i + MAX_RUN])
+                 for c in train_corpora for s in c.sentences
+                 for i in range(0, len(s.tokens), MAX_RUN)]
+        if dev_corpus is not None:
+            dev = [(s.tokens, self._map_tags(s.tags)) for s in dev_corpus.sentences]
+            extra = set(entity_types([t for _, ts in dev for t in ts])) - set(
+                entity_types([t for _, ts in train for t in ts]))
+            if extra:
+                raise BadInputError(
+                    f"dev set has entity types the training corpus lacks: {', '.join(sorted(extra))}"
+                    " (map them with --map or use a dev set of the same tag set)", dev_corpus.name)
+            self.dev_name = dev_corpus.name
+        else:
+            rng = np.random.default_rng(cfg.seed)
+            order = rng.permutation(len(train))
+            n_dev = int(len(train) * cfg.dev_fraction) if len(train) >= 10 else 0
+            dev = [train[i] for i in sorted(order[:n_dev])]
+            train = [train[i] for i in sorted(order[n_dev:])]
+            self.dev_name = f"{n_dev} sentences held out of train" if n_dev else "train itself"
+            if not dev:
+                dev = train
+        types = entity_types([t for _, ts in train for t in ts])
+        if not types:
+            raise BadInputError("the training corpus has no entities", self.corpora[0])
+        self.tagset = list(BINARY_TAGSET) if cfg.binary else bio_tagset(types)
+        return train, dev
+
+    # ------------------------------------------------------------------------ training
+
+    def run(self):
+        cfg = self.config
+        from . import kernels  # Numba: imported only when training
+        import numba
+
+        threads = cfg.threads or numba.config.NUMBA_NUM_THREADS
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+        class _Tokens:  # what build_features reads
+            def __init__(self, tokens):
+                self.tokens = tokens
+
+        features = build_features([_Tokens(t) for t, _ in self.train_sentences], cfg.min_count,
+                                  cfg.max_features)
+        model = Model.new(features, self.tagset, cfg.hidden, cfg.seed,
+                          config={"binary": cfg.binary, "type_map": self.type_map})
+        X, Y, starts = self._encode(model)
+        N = len(Y)
+        K = model.weights["Wya"].shape[0]
+        H = cfg.hidden
+        self._init_output_bias(model, Y, K)
+        state = self._fresh_state(model)
+        if self.resume:
+            state = self._load_checkpoint(model, state)
+        yield {"event": "start", "tokens": int(N), "sentences": len(starts) - 1,
+               "dev": self.dev_name, "dev_sentences": len(self.dev_sentences),
+               "features": len(features), "tags": self.tagset, "threads": numba.get_num_threads(),
+               "config": asdict(cfg), "resumed_epoch": state["epoch"]}
+
+        w = model.weights
+        grads = {k: np.zeros_like(v) for k, v in w.items() if k != "Wax"}
+        gWax = np.zeros_like(w["Wax"])
+        touched = np.zeros(len(features), dtype=np.bool_)
+        n_sent = len(starts) - 1
+        unknown = np.arange(X.shape[1], dtype=np.int32)
+        while state["epoch"] < cfg.epochs and not self.stop_requested:
+            epoch = state["epoch"] + 1
+            rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
+            order = rng.permutation(n_sent)
+            t0 = time.perf_counter()
+            loss_sum, done_tokens = 0.0, 0
+            for b in range(0, n_sent, cfg.batch_size):
+                if self.stop_requested:
+                    break
+                batch = order[b:b + cfg.batch_size]
+                tok = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in batch])
+                bstarts = np.concatenate([[0], np.cumsum(starts[batch + 1] - starts[batch])])
+                Xb = X[tok]
+                if cfg.word_dropout > 0:  # word identity -> unknown: trains the unknown path
+                    drop = rng.random(len(tok)) < cfg.word_dropout
+                    Xb[drop, :2] = unknown[:2]
+                keep = _dropout_mask(rng, len(tok), 2 * H, cfg.dropout)
+                S = len(batch)
+                buffers = state["buffers"](S, len(tok))
+                A, dZ, loss, gWaa_s, gba_s, gWya_s, gby_s = buffers
+                kernels.loss_and_grads(Xb, bstarts, Y[tok], keep, np.float32(1.0 / len(tok)),
+                                       w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"],
+                                       A[:len(tok)], dZ[:len(tok)], loss[:S], gWaa_s[:S],
+                                       gba_s[:S], gWya_s[:S], gby_s[:S])
+                batch_loss = float(loss[:S].sum())
+                if not np.isfinite(batch_loss):
+                    raise TrainingDiverged(
+                        f"the loss became {batch_loss} in epoch {epoch}; nothing was written "
+                        f"from this run after its best epoch (try a lower --lr than {cfg.lr})")
+                for name, per_sentence in (("Waa", gWaa_s), ("ba", gba_s), ("Wya", gWya_s),
+                                           ("by", gby_s)):
+                    kernels.sum_rows(per_sentence[:S].reshape(S, -1), grads[name].reshape(-1))
+                rows = kernels.scatter_wax_grad(Xb, dZ[:len(tok)], gWax, touched)
+                norm2 = kernels.sum_squares_rows(gWax, rows)
+                norm2 += sum(kernels.sum_squares(g) for g in grads.values())
+                scale = min(1.0, cfg.clip / (np.sqrt(norm2) + 1e-12))
+                state["step"] += 1
+                t = state["step"]
+                lr_t = state["lr"] * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+                m, v = state["m"], state["v"]
+                for name, g in grads.items():
+                    kernels.adam_dense(w[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
+                                       v[name].reshape(-1), lr_t, 0.9, 0.999, 1e-8, scale)
+                kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched, lr_t, 0.9,
+                                  0.999, 1e-8, scale)
+                loss_sum += batch_loss
+                done_tokens += len(tok)
+                seconds = time.perf_counter() - t0
+                yield {"event": "batch", "epoch": epoch, "tokens": done_tokens, "of": int(N),
+                       "loss": loss_sum / done_tokens, "tokens_per_s": done_tokens / seconds}
+            if self.stop_requested:
+                break
+            seconds = time.perf_counter() - t0
+            dev_scores = self.evaluate(model)
+            f1 = dev_scores["f1"]
+            improved = f1 > self.best_f1
+            if improved:
+                self.best_f1 = f1
+                state["bad_epochs"] = 0
+                self.best_model = self._snapshot(model, epoch, dev_scores)
+            else:
+                state["bad_epochs"] += 1
+                state["lr"] *= 0.5
+            state["epoch"] = epoch
+            self._save_checkpoint(model, state)
+            yield {"event": "epoch", "epoch": epoch, "loss": loss_sum / max(done_tokens, 1),
+                   "tokens_per_s": done_tokens / seconds, "seconds": seconds,
+                   "dev_f1": f1, "dev": dev_scores, "best": improved, "lr": state["lr"]}
+            if state["bad_epochs"] >= cfg.patience:
+                yield {"event": "early_stop", "epoch": epoch}
+                break
+        yield {"event": "done", "interrupted": self.stop_requested, "best_f1": self.best_f1,
+               "model": self.best_model}
+
+    def _encode(self, model):
+        tokens = [t for toks, _ in self.train_sentences for t in toks]
+        X = model.featurizer.encode(tokens)
+        if self.config.binary:
+            Y = np.array([y for _, tags in self.train_sentences for y in to_binary(tags)],
+                         dtype=np.int32)
+        else:
+            Y = encode_tags([tags for _, tags in self.train_sentences], self.tagset)
+        lengths = [len(toks) for toks, _ in self.train_sentences]
+        starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return X, Y, starts
+
+    @staticmethod
+    def _init_output_bias(model, Y, K):
+        # start from the tag prior, so the first batches do not just learn that O is common
+        counts = np.bincount(Y, minlength=max(K, 2)).astype(np.float64) + 1.0
+        prior = counts / counts.sum()
+        by = np.log(prior[1] / prior[0]) if K == 1 else np.log(prior[:K])
+        model.weights["by"][:] = by
+
+    def _fresh_state(self, model):
+        cfg = self.config
+        H2 = 2 * cfg.hidden
+        K = model.weights["Wya"].shape[0]
+        buffers = _Buffers(H2, cfg.hidden, K)
+        return {"epoch": 0, "step": 0, "lr": cfg.lr, "bad_epochs": 0, "buffers": buffers.get,
+                "m": {k: np.zeros_like(v) for k, v in model.weights.items()},
+                "v": {k: np.zeros_like(v) for k, v in model.weights.items()}}
+
+    def _snapshot(self, model, epoch, dev_scores):
+        meta = {"trained": today(), "corpora": [os.path.basename(c) for c in self.corpora],
+                "dev": self.dev_name, "epoch": epoch,
+                "dev_scores": {k: dev_scores[k] for k in ("precision", "recall", "f1")},
+                "train_config": asdict(self.config)}
+        weights = {k: v.copy() for k, v in model.weights.items()}
+        return Model(model.features, model.tagset, weights, model.config, meta)
+
+    def evaluate(self, model):
+        """Entity F1 on the dev sentences (untyped for a binary model)."""
+        scorer = Scorer()
+        results = model.tag([toks for toks, _ in self.dev_sentences])
+        for (_, gold), (pred, _) in zip(self.dev_sentences, results):
+            scorer.add(gold, pred)
+        return scorer.as_dict()
+
+    # --------------------------------------------------------------------- checkpoints
+
+    def _checkpoint_path(self):
+        return os.path.join(self.checkpoint_dir, "checkpoint.npz")
+
+    def _save_checkpoint(self, model, state):
+        if not self.checkpoint_dir:
+            return
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        arrays = {"meta": np.frombuffer(json.dumps({
+            "version": CHECKPOINT_VERSION, "epoch": state["epoch"], "step": state["step"],
+            "lr": state["lr"], "bad_epochs": state["bad_epochs"], "best_f1": self.best_f1,
+            "config": asdict(self.config), "n_features": len(model.features),
+            "best_meta": self.best_model.meta if self.best_model else None,
+        }).encode(), dtype=np.uint8)}
+        for k, v in model.weights.items():
+            arrays["w_" + k] = v
+            arrays["m_" + k] = state["m"][k]
+            arrays["v_" + k] = state["v"][k]
+            if self.best_model is not None:
+                arrays["best_" + k] = self.best_model.weights[k]
+        write_npz_atomic(self._checkpoint_path(), arrays)
+
+    def _load_checkpoint(self, model, state):
+        path = self._checkpoint_path() if self.checkpoint_dir else None
+        if not path or not os.path.exists(path):
+            raise BadInputError("no checkpoint to resume from (train with --checkpoint DIR)",
+                                path or "--resume")
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(npz["meta"].tobytes().decode())
+            mine = asdict(self.config)
+            theirs = dict(meta["config"])
+            for key in ("epochs", "threads", "patience"):
+                theirs.pop(key, None)
+                mine.pop(key, None)
+            if meta["version"] != CHECKPOINT_VERSION or theirs != mine or \
+                    meta["n_features"] != len(model.features):
+                raise BadInputError("checkpoint was made with other settings or another corpus",
+                                    path)
+            for k in model.weights:
+                model.weights[k][...] = npz["w_" + k]
+                state["m"][k][...] = npz["m_" + k]
+                state["v"][k][...] = npz["v_" + k]
+            if meta["best_meta"] is not None:
+                weights = {k: npz["best_" + k].copy() for k in model.weights}
+                self.best_model = Model(model.features, model.tagset, weights, model.config,
+                                        meta["best_meta"])
+        self.best_f1 = meta["best_f1"]
+        state.update(epoch=meta["epoch"], step=meta["step"], lr=meta["lr"],
+                     bad_epochs=meta["bad_epochs"])
+        return state
+
+
+class _Buffers:
+    """Work arrays of the training kernel, grown when a batch needs more and then reused."""
+
+    def __init__(self, H2, H, K):
+        self.H2, self.H, self.K = H2, H, K
+        self.sentences = self.tokens = 0
+        self.arrays = None
+
+    def get(self, S, n_tokens):
+        if S > self.sentences or n_tokens > self.tokens:
+            self.sentences = max(S, self.sentences)
+            self.tokens = max(int(n_tokens * 1.25), self.tokens)
+            n, most, H2, H, K = self.sentences, self.tokens, self.H2, self.H, self.K
+            self.arrays = (
+                np.zeros((most, H2), np.float32), np.zeros((most, H2), np.float32),
+                np.zeros(n, np.float64), np.zeros((n, 2, H, H), np.float32),
+                np.zeros((n, 2, H), np.float32), np.zeros((n, K, H2), np.float32),
+                np.zeros((n, K), np.float32))
+        return self.arrays
+
+
+def _dropout_mask(rng, n, width, p):
+    """(n, width) float32: 0 with probability p (quantised to 1/256), else 1/(1-p)."""
+    if p <= 0:
+        return np.ones((n, width), dtype=np.float32)
+    threshold = int(round(p * 256))
+    kept = np.frombuffer(rng.bytes(n * width), dtype=np.uint8).reshape(n, width) >= threshold
+    return kept.astype(np.float32) * np.float32(256.0 / (256 - threshold))
+
+
+def _repair_bio(tags):
+    """After a type map, an I- may follow an entity that was mapped away: make it B-."""
+    out, prev = [], OUTSIDE
+    for tag in tags:
+        if tag.startswith("I-") and prev[2:] != tag[2:]:
+            tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out

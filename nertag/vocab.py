@@ -1,0 +1,132 @@
+"""Vocabularies and features: what the network sees of a token.
+
+Each token becomes a fixed number of sparse features (one per template below), so the lecture's
+``Wax x<t>`` is a sum of ``N_TEMPLATES`` rows of ``Wax`` instead of a product with a one-hot
+vector. Templates give the word itself and its lower-cased form, and also its form (shape,
+capitalisation, affixes), so that an unknown word is tagged by what it looks like.
+"""
+
+import numpy as np
+
+UNKNOWN = "<unk>"
+TEMPLATES = ("w", "l", "s", "c", "p2", "p3", "x1", "x2", "x3", "x4")
+N_TEMPLATES = len(TEMPLATES)
+
+
+def word_shape(token):
+    """``Harry`` -> ``Xx``, ``U.S.`` -> ``X.X.``, ``1,000`` -> ``d,d``: letters and digits as
+    classes, runs collapsed; other characters kept."""
+    out = []
+    for ch in token[:32]:
+        if ch.isupper():
+            cls = "X"
+        elif ch.isalpha():
+            cls = "x"
+        elif ch.isdigit():
+            cls = "d"
+        elif ch.isspace():
+            cls = "_"
+        else:
+            cls = ch
+        if not out or out[-1] != cls:
+            out.append(cls)
+    return "".join(out)
+
+
+def case_class(token):
+    """Capitalisation of the letters: none, lower, Title, UPPER or miXed."""
+    letters = [ch for ch in token if ch.isalpha()]
+    if not letters:
+        return "none"
+    if all(ch.islower() for ch in letters):
+        return "lower"
+    if all(ch.isupper() for ch in letters):
+        return "upper" if len(letters) > 1 else "title"
+    if letters[0].isupper() and all(not ch.isupper() for ch in letters[1:]):
+        return "title"
+    return "mixed"
+
+
+def token_features(token):
+    """The feature strings of one token, one per template, in TEMPLATES order."""
+    lower = token.lower()
+    return (
+        "w:" + token,
+        "l:" + lower,
+        "s:" + word_shape(token),
+        "c:" + case_class(token),
+        "p2:" + lower[:2],
+        "p3:" + lower[:3],
+        "x1:" + lower[-1:],
+        "x2:" + lower[-2:],
+        "x3:" + lower[-3:],
+        "x4:" + lower[-4:],
+    )
+
+
+def unknown_features():
+    """One unknown feature per template: rows 0 .. N_TEMPLATES-1 of Wax."""
+    return [f"{name}:{UNKNOWN}" for name in TEMPLATES]
+
+
+def build_features(sentences, min_count=2, max_features=None):
+    """The feature vocabulary of a training corpus: the unknown features, then every feature
+    seen at least ``min_count`` times, most frequent first (at most ``max_features`` in all)."""
+    type_counts = {}
+    for sentence in sentences:
+        for token in sentence.tokens:
+            type_counts[token] = type_counts.get(token, 0) + 1
+    counts = {}
+    for token, n in type_counts.items():
+        for feature in token_features(token):
+            counts[feature] = counts.get(feature, 0) + n
+    kept = sorted((f for f, n in counts.items() if n >= min_count), key=lambda f: (-counts[f], f))
+    if max_features is not None:
+        kept = kept[: max(0, max_features - N_TEMPLATES)]
+    return unknown_features() + kept
+
+
+class Featurizer:
+    """Maps tokens to rows of feature ids, with a cache per distinct token string (text is
+    Zipfian: most tokens are repeats, so the cost is a dict lookup)."""
+
+    CACHE_LIMIT = 500_000
+
+    def __init__(self, features):
+        self.features = list(features)
+        self.index = {f: i for i, f in enumerate(self.features)}
+        self._cache = {}
+        self._rows = np.zeros((1024, N_TEMPLATES), dtype=np.int32)
+        self._n_rows = 0
+
+    def __len__(self):
+        return len(self.features)
+
+    def feature_ids(self, token):
+        """The N_TEMPLATES feature ids of a token (unknown features for unseen values)."""
+        get = self.index.get
+        return [get(f, k) for k, f in enumerate(token_features(token))]
+
+    def _row_of(self, token):
+        if self._n_rows == len(self._rows):
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
+        row = self._n_rows
+        self._rows[row] = self.feature_ids(token)
+        self._n_rows += 1
+        self._cache[token] = row
+        return row
+
+    def encode(self, tokens):
+        """(N,) tokens -> (N, N_TEMPLATES) int32 feature ids."""
+        if self._n_rows + len(tokens) > self.CACHE_LIMIT:  # memory stays bounded on a stream
+            self._cache.clear()
+            self._n_rows = 0
+        cache = self._cache
+        rows = [cache[t] if t in cache else self._row_of(t) for t in tokens]
+        return self._rows[np.asarray(rows, dtype=np.int64)]
+
+
+def encode_tags(tag_lists, tagset):
+    """Sentences of tags -> one (N,) int32 array of tag indices."""
+    index = {t: i for i, t in enumerate(tagset)}
+    return np.fromiter((index[t] for tags in tag_lists for t in tags), dtype=np.int32)
