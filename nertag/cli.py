@@ -76,7 +76,7 @@ def tag(text, model_path, input_path, input_format, output_format):
     from .tagger import tag_stream
 
     model = _load(model_path)
-    out = click.get_text_stream("stdout", errors="surrogateescape")
+    out = sys.stdout.buffer
     _run(tag_stream, model, out, texts=list(text), path=input_path,
          input_format=input_format, output_format=output_format)
 
@@ -142,7 +142,8 @@ def _print_scores(result):
 @click.argument("corpus", nargs=-1, required=True)
 @click.option("-o", "--output", default="model.npz", show_default=True,
               type=click.Path(dir_okay=False), help="Model file to write (atomically).")
-@click.option("--dev", "dev_path", help="Dev corpus for early stopping (default: 10% of train).")
+@click.option("--dev", "dev_paths", multiple=True,
+              help="Dev corpus for early stopping, repeatable (default: 10% of train).")
 @click.option("--epochs", type=click.IntRange(1), help="At most this many epochs [40].")
 @click.option("--seed", type=int, help="Random seed [1].")
 @click.option("--binary", is_flag=True, help="The lecture's task: entity (1) or not (0).")
@@ -159,7 +160,7 @@ def _print_scores(result):
               help="Save the training state here after every epoch.")
 @click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def train(corpus, output, dev_path, type_map, checkpoint_dir, resume, quiet, **options):
+def train(corpus, output, dev_paths, type_map, checkpoint_dir, resume, quiet, **options):
     """Train a model on CoNLL CORPUS files (token first column, tag last)."""
     from .corpus import read_conll
     from .train import TrainConfig, Trainer
@@ -176,7 +177,7 @@ def train(corpus, output, dev_path, type_map, checkpoint_dir, resume, quiet, **o
     if options.get("binary"):
         config.binary = True
     corpora = [_run(read_conll, path) for path in corpus]
-    dev = _run(read_conll, dev_path) if dev_path else None
+    dev = _join([_run(read_conll, path) for path in dev_paths]) if dev_paths else None
     trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume)
     _check_writable(output)
     display = _TrainDisplay(quiet)
@@ -199,6 +200,15 @@ def train(corpus, output, dev_path, type_map, checkpoint_dir, resume, quiet, **o
     model.save(output)
     click.echo(f"saved {output}: epoch {model.meta['epoch']}, dev F1 "
                f"{model.meta['dev_scores']['f1']:.4f} ({model.meta['dev']})")
+
+
+def _join(corpora):
+    from .corpus import Corpus
+
+    if len(corpora) == 1:
+        return corpora[0]
+    return Corpus(" + ".join(c.name for c in corpora), [s for c in corpora for s in c.sentences],
+                  corpora[0].family)
 
 
 def _check_writable(path):

@@ -163,18 +163,16 @@ def iter_line_batches(path):
     batches while an interactive pipe gets each line answered when it comes. Text to tag is
     decoded leniently: bytes that are not UTF-8 become lone surrogates, written back unchanged.
     """
-    import os
-
     name = display_name(path)
     stream = open_text(path)
-    fd = stream.fileno()
+    read = getattr(stream, "read1", stream.read)  # read1: what is there, at most one syscall
     parts = []  # bytes of a line still to be completed (a list: no quadratic joins)
     pending = b""
     number = 0
     try:
         while True:
             try:
-                chunk = os.read(fd, READ_CHUNK)
+                chunk = read(READ_CHUNK)
             except OSError as exc:
                 raise BadInputError(f"cannot read: {exc.strerror}", name) from None
             if not chunk:

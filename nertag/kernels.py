@@ -278,17 +278,18 @@ def sum_squares_rows(g, rows):
 
 
 @njit(**_JIT)
-def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale):
-    """One Adam step of a flat parameter (lr_t carries the bias correction); g scaled first."""
+def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale, decay):
+    """One AdamW step of a flat parameter (lr_t carries the bias correction; decay is the
+    decoupled weight decay, lr * wd); g is scaled first (gradient clipping)."""
     for i in range(w.size):
         gi = g[i] * scale
         m[i] = beta1 * m[i] + (1 - beta1) * gi
         v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
-        w[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
+        w[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps) + decay * w[i]
 
 
 @njit(**_PARALLEL_JIT)
-def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale):
+def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale, decay):
     """Lazy Adam on the rows of Wax a batch touched (the rest of Wax has zero gradient and is
     left alone, as sparse Adam does); zeroes those gradient rows for the next batch."""
     H2 = W.shape[1]
@@ -298,6 +299,6 @@ def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale):
             gi = G[r, j] * scale
             M[r, j] = beta1 * M[r, j] + (1 - beta1) * gi
             V[r, j] = beta2 * V[r, j] + (1 - beta2) * gi * gi
-            W[r, j] -= lr_t * M[r, j] / (np.sqrt(V[r, j]) + eps)
+            W[r, j] -= lr_t * M[r, j] / (np.sqrt(V[r, j]) + eps) + decay * W[r, j]
             G[r, j] = 0
         touched[r] = False

@@ -49,11 +49,12 @@ def iter_tagged(model, texts=None, path="-", input_format="text"):
 
 def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline"):
     """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
-    ``out`` is a text stream. Returns the number of records written."""
+    ``out`` is a binary stream; bytes of the input that were not UTF-8 are written back as they
+    came. Returns the number of records written."""
     formatter = FORMATTERS[output_format]
     n = 0
     for records in iter_tagged(model, texts, path, input_format):
-        out.write("".join(formatter(r) for r in records))
+        out.write("".join(formatter(r) for r in records).encode("utf-8", "surrogateescape"))
         out.flush()
         n += len(records)
     return n

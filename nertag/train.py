@@ -34,7 +34,9 @@ class TrainConfig:
     lr: float = 0.002
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
     word_dropout: float = 0.1  # word and lower-case features -> unknown
+    feature_dropout: float = 0.0  # any single feature -> its template's unknown
     clip: float = 5.0  # global gradient norm
+    weight_decay: float = 0.0  # decoupled (AdamW), on the rows a batch touches
     min_count: int = 2  # a feature seen fewer times is unknown
     max_features: int = 200_000
     patience: int = 5  # epochs without a dev gain before stopping
@@ -162,6 +164,9 @@ class Trainer:
                 if cfg.word_dropout > 0:  # word identity -> unknown: trains the unknown path
                     drop = rng.random(len(tok)) < cfg.word_dropout
                     Xb[drop, :2] = unknown[:2]
+                if cfg.feature_dropout > 0:
+                    drop = rng.random(Xb.shape) < cfg.feature_dropout
+                    Xb[drop] = np.broadcast_to(unknown, Xb.shape)[drop]
                 keep = _dropout_mask(rng, len(tok), 2 * H, cfg.dropout)
                 S = len(batch)
                 buffers = state["buffers"](S, len(tok))
@@ -185,12 +190,14 @@ class Trainer:
                 state["step"] += 1
                 t = state["step"]
                 lr_t = state["lr"] * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+                decay = state["lr"] * cfg.weight_decay
                 m, v = state["m"], state["v"]
                 for name, g in grads.items():
                     kernels.adam_dense(w[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
-                                       v[name].reshape(-1), lr_t, 0.9, 0.999, 1e-8, scale)
+                                       v[name].reshape(-1), lr_t, 0.9, 0.999, 1e-8, scale,
+                                       decay)
                 kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched, lr_t, 0.9,
-                                  0.999, 1e-8, scale)
+                                  0.999, 1e-8, scale, decay)
                 loss_sum += batch_loss
                 done_tokens += len(tok)
                 seconds = time.perf_counter() - t0

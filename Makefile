@@ -1,0 +1,56 @@
+# nertag: `make demo` installs into .venv and tags with the shipped model; `make test` runs the suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= ../shared/data
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test bench bench-accuracy model lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	@echo '$$ nertag tag "Harry Potter and Hermione Granger invented a new spell"'
+	@$(BIN)/nertag tag "Harry Potter and Hermione Granger invented a new spell"
+	@echo '$$ nertag tag --format binary "Harry Potter and Hermione Granger invented a new spell"'
+	@$(BIN)/nertag tag --format binary "Harry Potter and Hermione Granger invented a new spell"
+	@echo '$$ nertag tag --format conll "Angela Merkel visited Paris with officials of the United Nations."'
+	@$(BIN)/nertag tag --format conll "Angela Merkel visited Paris with officials of the United Nations."
+	@echo '$$ nertag tag --format json < samples/text.txt'
+	@$(BIN)/nertag tag --format json < samples/text.txt
+	@echo '$$ nertag eval samples/test.conll'
+	@$(BIN)/nertag eval samples/test.conll
+	@echo '$$ nertag train samples/train.conll -o /tmp/nertag-demo.npz --epochs 3   (warms the JIT cache)'
+	@$(BIN)/nertag train samples/train.conll -o /tmp/nertag-demo.npz --epochs 3 --hidden 16
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench_speed.py
+
+bench-accuracy: install
+	$(BIN)/python benchmarks/bench_accuracy.py --data $(DATA)
+
+# The default model: typed PER/LOC/ORG/MISC on the open corpora of ../shared/data (see README).
+MODEL_MAP := --map per=PER --map geo=LOC --map org=ORG --map gpe=MISC --map art=MISC \
+	--map eve=MISC --map nat=MISC --map tim=O --map GRP=ORG --map CORP=ORG --map PROD=MISC \
+	--map CW=MISC
+model: install
+	$(BIN)/nertag train $(MODEL_MAP) --seed 1 -o models/default.npz \
+		$(DATA)/gmb/train.conll $(DATA)/wikigold/train.txt $(DATA)/btc/btc.train \
+		$(DATA)/sec_filings/train.txt $(DATA)/multiconer/en_train.conll \
+		--dev $(DATA)/gmb/dev.conll --dev $(DATA)/wikigold/dev.txt --dev $(DATA)/btc/btc.dev \
+		--dev $(DATA)/multiconer/en_dev.conll
+
+lint: install
+	$(BIN)/ruff check nertag tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache nertag/__pycache__ tests/__pycache__

@@ -1,0 +1,86 @@
+"""`make bench-accuracy`: train with default settings and score on each corpus of the table in
+the README, beside the CRF baseline (sklearn-crfsuite, lbfgs, c1=c2=0.1, standard features;
+figures measured on the same machine and quoted here, not rerun). Rows whose data is missing
+are skipped. Train on train, stop early on dev, score test once.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from nertag.corpus import read_conll
+from nertag.metrics import Scorer
+from nertag.tags import spans
+from nertag.train import TrainConfig, Trainer
+
+GMB_MAP = {"per": "PER", "geo": "LOC", "org": "ORG", "gpe": "MISC", "art": "MISC",
+           "eve": "MISC", "nat": "MISC", "tim": "O"}
+ROWS = [
+    # name, train, dev, test, type map, CRF typed F1, CRF untyped F1
+    ("WikiGold", "wikigold/train.txt", "wikigold/dev.txt", "wikigold/test.txt", {}, 0.533, 0.733),
+    ("BTC", "btc/btc.train", "btc/btc.dev", "btc/btc.test", {}, 0.660, 0.818),
+    ("GMB", "gmb/train.conll", "gmb/dev.conll", "gmb/test.conll", GMB_MAP, 0.831, 0.913),
+]
+
+
+def score_without_lone_at(tokens_tags_pred):
+    """BTC's quirk: a lone '@' is its own entity; score with those entities removed."""
+    scorer = Scorer()
+    for tokens, gold, pred in tokens_tags_pred:
+        def keep(tags):
+            out = list(tags)
+            for s, e, _ in spans(tags):
+                if tokens[s:e] == ["@"]:
+                    out[s] = "O"
+            return out
+        scorer.add(keep(gold), keep(pred))
+    return scorer
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
+                                              "data"))
+    args = parser.parse_args()
+    data = Path(args.data)
+    lines = []
+    for name, train, dev, test, type_map, crf, crf_untyped in ROWS:
+        if not (data / train).exists():
+            print(f"{name}: {data / train} missing, skipped", file=sys.stderr)
+            continue
+        t0 = time.perf_counter()
+        trainer = Trainer([read_conll(str(data / train))], read_conll(str(data / dev)),
+                          TrainConfig(), type_map)
+        for event in trainer.run():
+            if event["event"] == "epoch":
+                print(f"  {name} epoch {event['epoch']} dev F1 {event['dev_f1']:.4f}",
+                      file=sys.stderr, flush=True)
+            if event["event"] == "done":
+                model = event["model"]
+        seconds = time.perf_counter() - t0
+        gold = read_conll(str(data / test))
+        sentences = [(s.tokens, trainer._map_tags(s.tags)) for s in gold.sentences]
+        predicted = model.tag([t for t, _ in sentences])
+        scorer = Scorer()
+        triples = []
+        for (tokens, tags), (pred, _) in zip(sentences, predicted):
+            scorer.add(tags, pred)
+            triples.append((tokens, tags, pred))
+        result = scorer.as_dict()
+        lines.append((name, crf, crf_untyped, result["f1"], result["untyped"]["f1"], seconds,
+                      model.meta["epoch"]))
+        if name == "BTC":
+            no_at = score_without_lone_at(triples).as_dict()
+            lines.append(("BTC without lone @", None, None, no_at["f1"], no_at["untyped"]["f1"],
+                          seconds, model.meta["epoch"]))
+    print("| train -> test | CRF F1 (untyped) | nertag F1 (untyped) | nertag training time |")
+    print("|---|---|---|---|")
+    for name, crf, crf_u, f1, f1_u, seconds, epoch in lines:
+        crf_text = f"{crf:.3f} ({crf_u:.3f})" if crf is not None else "-"
+        print(f"| {name} | {crf_text} | {f1:.3f} ({f1_u:.3f}) | {seconds:.0f} s "
+              f"(best epoch {epoch}) |")
+
+
+if __name__ == "__main__":
+    main()

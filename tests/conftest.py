@@ -1,0 +1,62 @@
+"""Seeded fixtures shared by the tests."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nertag.model import init_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def random_batch(rng, n_features, n_templates, lengths, n_outputs):
+    """X (N, F) feature ids, starts (S+1,), Y (N,) gold outputs for sentences of given lengths."""
+    lengths = np.asarray(lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    N = int(starts[-1])
+    X = rng.integers(0, n_features, size=(N, n_templates)).astype(np.int32)
+    Y = rng.integers(0, max(n_outputs, 2), size=N).astype(np.int32)
+    return X, starts, Y
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(params=[1, 5], ids=["sigmoid", "softmax"])
+def small_net(request, rng):
+    """A float64 network with 40 features, H=6, K=1 (binary) or 5 (typed), and a batch."""
+    K = request.param
+    weights = init_weights(40, 6, K, seed=7, dtype=np.float64)
+    weights["ba"] += rng.normal(0, 0.3, size=weights["ba"].shape)
+    weights["by"] += rng.normal(0, 0.3, size=weights["by"].shape)
+    X, starts, Y = random_batch(rng, 40, 4, [5, 1, 3, 7], K)
+    return weights, X, starts, Y
+
+
+@pytest.fixture(scope="session")
+def sample_model_path(tmp_path_factory):
+    """A small typed model trained once on samples/train.conll (seeded)."""
+    from nertag.corpus import read_conll
+    from nertag.train import TrainConfig, Trainer
+
+    path = tmp_path_factory.mktemp("models") / "sample.npz"
+    config = TrainConfig(epochs=15, hidden=32, seed=3, patience=20)
+    trainer = Trainer([read_conll(str(SAMPLES / "train.conll"))],
+                      read_conll(str(SAMPLES / "test.conll")), config)
+    for event in trainer.run():
+        if event["event"] == "done":
+            event["model"].save(path)
+    return path
+
+
+def shared(path):
+    """A file of ../shared/data, or skip the test when ../shared is absent (a fresh clone)."""
+    full = SHARED_DATA / path
+    if not SHARED_DATA.exists():
+        pytest.skip("../shared/data is absent")
+    return full

@@ -1,0 +1,75 @@
+"""A slow, plain NumPy reference of the network, written straight from the lecture's equations
+(one sentence at a time, one time step at a time, dense one-hot-free but loop-explicit), that
+the Numba kernels and the NumPy tagging path are checked against."""
+
+import numpy as np
+
+
+def forward(X, Wax, Waa, ba, Wya, by, keep=None):
+    """One sentence: X (T, F) feature ids -> (A (T, 2H), probabilities (T, K))."""
+    T = X.shape[0]
+    H = Waa.shape[1]
+    K = Wya.shape[0]
+    if keep is None:
+        keep = np.ones((T, 2 * H))
+    A = np.zeros((T, 2 * H))
+    for d, steps in ((0, range(T)), (1, range(T - 1, -1, -1))):
+        a_prev = np.zeros(H)  # a<0> = 0
+        for t in steps:
+            wax_x = sum(Wax[j, d * H:(d + 1) * H] for j in X[t])  # Wax x<t>, x multi-hot
+            a = np.tanh(Waa[d] @ a_prev + wax_x + ba[d])
+            A[t, d * H:(d + 1) * H] = a
+            a_prev = a
+    logits = (A * keep) @ Wya.T + by  # (T, K)
+    if K == 1:
+        P = 1.0 / (1.0 + np.exp(-logits))
+    else:
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        P = e / e.sum(axis=1, keepdims=True)
+    return A, P
+
+
+def loss(X, Y, weights, keep=None):
+    """Summed per-step cross-entropy of one sentence (the lecture's L = sum_t L<t>)."""
+    _, P = forward(X, *(weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by")), keep=keep)
+    if P.shape[1] == 1:
+        p = P[:, 0]
+        return float(-np.sum(Y * np.log(p) + (1 - Y) * np.log(1 - p)))
+    return float(-np.sum(np.log(P[np.arange(len(Y)), Y])))
+
+
+def gradients(X, Y, weights, keep=None):
+    """Backpropagation through time for one sentence, loop by loop: dict of dL/dW."""
+    Wax, Waa, ba, Wya, by = (weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by"))
+    T = X.shape[0]
+    H = Waa.shape[1]
+    if keep is None:
+        keep = np.ones((T, 2 * H))
+    A, P = forward(X, Wax, Waa, ba, Wya, by, keep)
+    g = {k: np.zeros_like(v, dtype=np.float64) for k, v in weights.items()}
+    dA = np.zeros((T, 2 * H))
+    for t in range(T):
+        dlogits = P[t].copy()
+        if P.shape[1] == 1:
+            dlogits[0] -= Y[t]
+        else:
+            dlogits[Y[t]] -= 1.0
+        g["Wya"] += np.outer(dlogits, A[t] * keep[t])
+        g["by"] += dlogits
+        dA[t] = (Wya.T @ dlogits) * keep[t]
+    for d, steps in ((0, range(T - 1, -1, -1)), (1, range(T))):
+        sl = slice(d * H, (d + 1) * H)
+        da_next = np.zeros(H)
+        for t in steps:
+            a = A[t, sl]
+            dz = (dA[t, sl] + da_next) * (1 - a * a)
+            g["ba"][d] += dz
+            for j in X[t]:
+                g["Wax"][j, sl] += dz
+            prev = t - 1 if d == 0 else t + 1
+            if 0 <= prev < T:
+                g["Waa"][d] += np.outer(dz, A[prev, sl])
+                da_next = Waa[d].T @ dz
+            else:
+                da_next = np.zeros(H)
+    return g

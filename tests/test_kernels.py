@@ -1,0 +1,162 @@
+"""The Numba kernels against the lecture's math: a finite-difference gradient check in float64,
+the slow NumPy reference in reference.py, and the NumPy tagging path."""
+
+import numba
+import numpy as np
+import pytest
+from numba import njit
+
+from nertag import kernels
+from nertag.model import forward_probs_numpy, init_weights
+
+from . import reference
+from .conftest import random_batch
+
+NAMES = ("Wax", "Waa", "ba", "Wya", "by")
+
+
+def kernel_loss_and_grads(weights, X, starts, Y, keep=None):
+    """Total loss and dense gradients of every parameter, from the kernels."""
+    w = weights
+    N, S = len(X), len(starts) - 1
+    H = w["Waa"].shape[1]
+    K = w["Wya"].shape[0]
+    dt = w["Wax"].dtype
+    if keep is None:
+        keep = np.ones((N, 2 * H), dtype=dt)
+    A, dZ = np.zeros((N, 2 * H), dt), np.zeros((N, 2 * H), dt)
+    loss = np.zeros(S)
+    per = [np.zeros((S, 2, H, H), dt), np.zeros((S, 2, H), dt), np.zeros((S, K, 2 * H), dt),
+           np.zeros((S, K), dt)]
+    kernels.loss_and_grads(X, starts, Y, keep, dt.type(1.0), w["Wax"], w["Waa"], w["ba"],
+                           w["Wya"], w["by"], A, dZ, loss, *per)
+    grads = {}
+    for name, p in zip(("Waa", "ba", "Wya", "by"), per):
+        grads[name] = np.zeros_like(w[name])
+        kernels.sum_rows(p.reshape(S, -1), grads[name].reshape(-1))
+    grads["Wax"] = np.zeros_like(w["Wax"])
+    touched = np.zeros(len(w["Wax"]), dtype=np.bool_)
+    rows = kernels.scatter_wax_grad(X, dZ, grads["Wax"], touched)
+    assert set(rows) == set(np.unique(X))
+    return float(loss.sum()), grads
+
+
+def reference_loss_and_grads(weights, X, starts, Y, keep=None):
+    total, grads = 0.0, {k: np.zeros_like(v) for k, v in weights.items()}
+    for s, e in zip(starts[:-1], starts[1:]):
+        k = None if keep is None else keep[s:e]
+        total += reference.loss(X[s:e], Y[s:e], weights, k)
+        for name, g in reference.gradients(X[s:e], Y[s:e], weights, k).items():
+            grads[name] += g
+    return total, grads
+
+
+def dropout_keep(rng, N, H2, p=0.3):
+    return (rng.random((N, H2)) >= p) / (1 - p)
+
+
+def test_kernel_matches_reference(small_net, rng):
+    weights, X, starts, Y = small_net
+    keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
+    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep)
+    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for name in NAMES:
+        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_matches_finite_differences(small_net, rng, name):
+    """Central differences of the kernel's own float64 loss, for every entry of the parameter
+    (every row of Wax the batch uses, and some it does not)."""
+    weights, X, starts, Y = small_net
+    keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
+    _, grads = kernel_loss_and_grads(weights, X, starts, Y, keep)
+    param = weights[name]
+    numeric = np.zeros_like(param)
+    eps = 1e-6
+    for index in np.ndindex(param.shape):
+        old = param[index]
+        param[index] = old + eps
+        up, _ = kernel_loss_and_grads(weights, X, starts, Y, keep)
+        param[index] = old - eps
+        down, _ = kernel_loss_and_grads(weights, X, starts, Y, keep)
+        param[index] = old
+        numeric[index] = (up - down) / (2 * eps)
+    error = np.linalg.norm(grads[name] - numeric) / (
+        np.linalg.norm(grads[name]) + np.linalg.norm(numeric))
+    assert error < 1e-6, f"{name}: relative error {error:.2e}"
+    assert np.linalg.norm(numeric) > 0
+
+
+def test_float32_forward_agrees_everywhere(rng):
+    """Kernel inference (float32, rational tanh), the NumPy tagging path and the reference."""
+    weights = init_weights(60, 8, 7, seed=3)
+    X, starts, _ = random_batch(rng, 60, 10, [1, 4, 9, 2, 30], 7)
+    N = len(X)
+    A = np.zeros((N, 16), np.float32)
+    P_kernel = np.zeros((N, 7), np.float32)
+    kernels.forward_probs(X, starts, *(weights[k] for k in NAMES), A, P_kernel)
+    P_numpy = forward_probs_numpy(weights, X, starts)
+    w64 = {k: v.astype(np.float64) for k, v in weights.items()}
+    P_ref = np.concatenate([reference.forward(X[s:e], *(w64[k] for k in NAMES))[1]
+                            for s, e in zip(starts[:-1], starts[1:])])
+    np.testing.assert_allclose(P_kernel, P_ref, atol=2e-6)
+    np.testing.assert_allclose(P_numpy, P_ref, atol=2e-6)
+
+
+@njit(cache=False)
+def _kernel_tanh_f32(x, out):
+    for i in range(x.size):
+        out[i] = kernels.tanh(x[i])
+
+
+def test_float32_tanh_approximation_is_accurate():
+    x = np.linspace(-12, 12, 200_001).astype(np.float32)
+    out = np.empty_like(x)
+    _kernel_tanh_f32(x, out)
+    assert np.max(np.abs(out.astype(np.float64) - np.tanh(x.astype(np.float64)))) < 3e-7
+    assert np.all(np.abs(out) <= 1.0)
+
+
+def test_gradients_do_not_depend_on_thread_count(rng):
+    weights = init_weights(50, 8, 5, seed=1)
+    X, starts, Y = random_batch(rng, 50, 10, rng.integers(1, 20, size=16), 5)
+    default = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = kernel_loss_and_grads(weights, X, starts, Y)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = kernel_loss_and_grads(weights, X, starts, Y)
+    finally:
+        numba.set_num_threads(default)
+    assert one[0] == many[0]
+    for name in NAMES:
+        assert np.array_equal(one[1][name], many[1][name]), name
+
+
+def test_adam_dense_matches_formula(rng):
+    w, g = rng.normal(size=20), rng.normal(size=20)
+    m, v = rng.normal(size=20) * 0.1, rng.random(20) * 0.1
+    expect_m = 0.9 * m + 0.1 * (g * 0.5)
+    expect_v = 0.999 * v + 0.001 * (g * 0.5) ** 2
+    expect_w = w - 0.01 * expect_m / (np.sqrt(expect_v) + 1e-8)
+    kernels.adam_dense(w, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0.5, 0.0)
+    np.testing.assert_allclose(m, expect_m)
+    np.testing.assert_allclose(v, expect_v)
+    np.testing.assert_allclose(w, expect_w)
+
+
+def test_adam_rows_updates_only_touched_rows(rng):
+    W = rng.normal(size=(6, 4))
+    before = W.copy()
+    G = rng.normal(size=(6, 4))
+    M, V = np.zeros_like(W), np.zeros_like(W)
+    touched = np.zeros(6, dtype=np.bool_)
+    touched[[1, 4]] = True
+    kernels.adam_rows(W, G, M, V, np.array([4, 1]), touched, 0.1, 0.9, 0.999, 1e-8, 1.0, 0.0)
+    changed = np.any(W != before, axis=1)
+    assert list(np.flatnonzero(changed)) == [1, 4]
+    assert not touched.any()
+    assert np.all(G[[1, 4]] == 0) and np.all(G[[0, 2, 3, 5]] != 0)
