@@ -28,7 +28,7 @@ def score_without_lone_at(tokens_tags_pred):
     """BTC's quirk: a lone '@' is its own entity; score with those entities removed."""
     scorer = Scorer()
     for tokens, gold, pred in tokens_tags_pred:
-        def keep(tags):
+        def keep(tags, tokens=tokens):
             out = list(tags)
             for s, e, _ in spans(tags):
                 if tokens[s:e] == ["@"]:

@@ -86,7 +86,6 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     from nertag.model import default_model_path, load_model
-    from nertag.vocab import N_TEMPLATES
 
     model = load_model(default_model_path())
     rows = []

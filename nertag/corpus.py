@@ -6,6 +6,7 @@ as in the Broad Twitter Corpus), else on runs of spaces; blank lines end sentenc
 and ``#`` comment lines are skipped; UTF-8 with or without a BOM, LF or CRLF line ends.
 """
 
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -77,12 +78,23 @@ def split_columns(line):
     return line.split()
 
 
-def _is_comment(line, columns):
-    """A ``#`` line at a sentence start is a comment (MultiCoNER's ``# id ...``, CoNLL-U's
-    ``# text = ...``) unless it reads as a ``#`` token and a tag, as in tweets."""
+_COMMENT = re.compile(r"#\s*(?:id|sent_id|text|newdoc|newpar|doc_id)\b")
+
+
+def _is_comment(line, columns, n_tags=1):
+    """A ``#`` line at a sentence start is a comment (MultiCoNER's ``# id ...\tdomain=...``,
+    CoNLL-U's ``# text = ...``) unless it reads as a ``#`` token with its tag(s) in the last
+    ``n_tags`` columns, as in tweets or MultiCoNER's ``# _ _ O``. Without tags (n_tags=0), only
+    the usual comment keys, or a first column that is more than ``#``, make a comment."""
     if not line.startswith("#"):
         return False
-    return len(columns) > 2 or tag_family(columns[-1].strip()) is None
+    if _COMMENT.match(line):
+        return True
+    if n_tags == 0:
+        return columns[0] != "#"
+    if len(columns) <= n_tags:
+        return True
+    return any(tag_family(c.strip()) is None for c in columns[-n_tags:])
 
 
 def read_conll(path, with_tags=True, max_tokens=None):
@@ -114,7 +126,7 @@ def read_conll(path, with_tags=True, max_tokens=None):
             if columns[0] == DOCSTART:
                 flush()
                 continue
-            if not tokens and _is_comment(line, columns):
+            if not tokens and _is_comment(line, columns, 1 if with_tags else 0):
                 continue
             if not tokens:
                 first_line = number
@@ -215,7 +227,7 @@ def iter_conll_batches(path, max_tokens=None):
                 tokens, rows = [], []
                 continue
             columns = split_columns(line)
-            if columns[0] == DOCSTART or (not tokens and _is_comment(line, columns)):
+            if columns[0] == DOCSTART or (not tokens and _is_comment(line, columns, 0)):
                 continue
             if not tokens:
                 first = number
@@ -245,7 +257,7 @@ def read_predictions(path):
                 gold, pred = [], []
                 continue
             columns = split_columns(line)
-            if columns[0] == DOCSTART or (not gold and line.startswith("#") and len(columns) > 3):
+            if columns[0] == DOCSTART or (not gold and _is_comment(line, columns, 2)):
                 continue
             if len(columns) < 3:
                 raise BadInputError(

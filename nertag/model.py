@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -51,7 +52,8 @@ def init_weights(n_features, hidden, n_outputs, seed, dtype=np.float32):
     Wax = rng.normal(0.0, 1.0 / np.sqrt(N_TEMPLATES), size=(n_features, 2 * H))
     Waa = np.stack([np.linalg.qr(rng.normal(size=(H, H)))[0] for _ in range(2)])
     Wya = rng.normal(0.0, 1.0 / np.sqrt(2 * H), size=(n_outputs, 2 * H))
-    weights = {"Wax": Wax, "Waa": Waa, "ba": np.zeros((2, H)), "Wya": Wya, "by": np.zeros(n_outputs)}
+    weights = {"Wax": Wax, "Waa": Waa, "ba": np.zeros((2, H)), "Wya": Wya,
+               "by": np.zeros(n_outputs)}
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in weights.items()}
 
 
@@ -204,9 +206,10 @@ def load_model(path):
     if os.path.isdir(name):
         raise BadModelError("is a directory, not a model file", name)
     try:
-        with np.load(name, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise BadModelError("not a nertag model (a bare .npy, not an .npz)", name)
+        npz = np.load(name, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise BadModelError("not a nertag model (a bare array, not an .npz)", name)
+        with npz:
             missing = KEYS - set(npz.files)
             if missing:
                 raise BadModelError(
@@ -215,7 +218,8 @@ def load_model(path):
             arrays = {key: npz[key] for key in KEYS}
     except BadModelError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
+            RuntimeError, NotImplementedError) as exc:
         reason = "it holds Python objects, which nertag never loads" if "pickle" in str(
             exc
         ) else f"not a readable .npz ({type(exc).__name__}: {exc})"
@@ -233,7 +237,10 @@ def _model_from_arrays(arrays, name):
             " (retrain it with this nertag, or use the nertag that wrote it)",
             name,
         )
-    meta = json.loads(_read_text(arrays["meta"], "meta", name) or "null")
+    try:
+        meta = json.loads(_read_text(arrays["meta"], "meta", name))
+    except ValueError:
+        raise BadModelError("meta is not valid JSON", name) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise BadModelError("not a nertag model (meta has no nertag format tag)", name)
     config = meta.get("config")

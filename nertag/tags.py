@@ -1,8 +1,8 @@
 """Tag schemes: validation, normalisation to BIO (IOB2), and tags -> entity spans.
 
 Accepted forms: the lecture's binary ``0``/``1``; IOB1, IOB2 (BIO), BIOES and BILOU with any type
-name (``B-PER``, ``I-geo``, ``S-ORG``, ``L-LOC``, ``U-MISC``) and ``O``. Internally every sentence is
-held in BIO (IOB2); binary tags become ``B-ENT``/``I-ENT``.
+name (``B-PER``, ``I-geo``, ``S-ORG``, ``L-LOC``, ``U-MISC``) and ``O``. Internally every sentence
+is held in BIO (IOB2); binary tags become ``B-ENT``/``I-ENT``.
 """
 
 OUTSIDE = "O"

@@ -7,6 +7,7 @@ addresses and hyphenated or apostrophised names (``Jean-Luc``, ``O'Brien``) kept
 """
 
 import re
+import unicodedata
 
 # a word character: \w, or a combining mark (so decomposed accents stay inside their word)
 _W = r"(?:\w|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])"
@@ -17,9 +18,9 @@ _TOKEN = re.compile(
   | [\w.+-]+@[\w-]+(?:\.[\w-]+)+                   # e-mail address
   | (?:[^\W\d_]\.){2,}                             # U.S. U.K.
   | \d+(?:[.,:/-]\d+)*                             # 1,000.5  12:30  2024-01-02
-  | (?i:n't|'(?:s|re|ve|ll|d|m))(?!\w)             # clitics
-  | @W@+(?=n't(?!\w))                                 # do|n't
-  | @W@+(?:[-'’]@W@+)*?(?=(?i:'(?:s|re|ve|ll|d|m))(?!\w))     # Harry|'s
+  | (?i:n['’]t|['’](?:s|re|ve|ll|d|m))(?!\w)        # clitics
+  | @W@+(?=(?i:n['’]t)(?!\w))                        # do|n't
+  | @W@+(?:[-'’]@W@+)*?(?=(?i:['’](?:s|re|ve|ll|d|m))(?!\w))  # Harry|'s
   | @W@+(?:[-'’]@W@+)*                                  # words, Jean-Luc, O'Brien
   | \.\.\.|--                                      # ellipsis, dash
   | \S                                             # any other character
@@ -28,11 +29,22 @@ _TOKEN = re.compile(
 )
 
 
+def _is_mark(ch):
+    return unicodedata.category(ch)[0] == "M"
+
+
 def tokenize(text):
     """(tokens, starts, ends) of a line of text."""
     tokens, starts, ends = [], [], []
     for match in _TOKEN.finditer(text):
+        start, end = match.span()
+        # a combining mark of any script (Devanagari vowel signs, Arabic harakat...) glues the
+        # pieces on either side of it into one word, as it does in writing
+        if ends and ends[-1] == start and (_is_mark(text[start]) or _is_mark(text[start - 1])):
+            ends[-1] = end
+            tokens[-1] = text[starts[-1]:end]
+            continue
         tokens.append(match.group())
-        starts.append(match.start())
-        ends.append(match.end())
+        starts.append(start)
+        ends.append(end)
     return tokens, starts, ends

@@ -93,7 +93,8 @@ class Trainer:
                 entity_types([t for _, ts in train for t in ts]))
             if extra:
                 raise BadInputError(
-                    f"dev set has entity types the training corpus lacks: {', '.join(sorted(extra))}"
+                    "dev set has entity types the training corpus lacks: "
+                    f"{', '.join(sorted(extra))}"
                     " (map them with --map or use a dev set of the same tag set)", dev_corpus.name)
             self.dev_name = dev_corpus.name
         else:
@@ -115,8 +116,9 @@ class Trainer:
 
     def run(self):
         cfg = self.config
-        from . import kernels  # Numba: imported only when training
         import numba
+
+        from . import kernels  # Numba: imported only when training
 
         threads = cfg.threads or numba.config.NUMBA_NUM_THREADS
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))

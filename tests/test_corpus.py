@@ -99,11 +99,6 @@ def test_hash_token_with_entity_tag_and_hashtag_token(tmp_path):
     assert tags_of(c) == [["B-ORG", "O"], ["O", "O"]]
 
 
-@pytest.mark.xfail(
-    reason="BUG: corpus._is_comment drops a '#' token at a sentence start when the line has "
-    "more than 2 columns (MultiCoNER '# _ _ O'): 227 tokens of en_train are lost",
-    strict=True,
-)
 def test_hash_token_at_sentence_start_in_four_columns(tmp_path):
     path = write(
         tmp_path,
@@ -333,11 +328,11 @@ def test_read_predictions_comment_lines(tmp_path):
     assert read_predictions(path) == [(["B-PER"], ["B-PER"])]
 
 
-@pytest.mark.xfail(
-    reason="BUG: read_predictions skips a '#' token line with more than 3 columns at a "
-    "sentence start as a comment (MultiCoNER '# _ _ O O')",
-    strict=True,
-)
+def test_read_predictions_multiconer_comment_line(tmp_path):
+    path = write(tmp_path, "# id abc\tdomain=dev\nsonny _ _ B-PER B-PER\n")
+    assert read_predictions(path) == [(["B-PER"], ["B-PER"])]
+
+
 def test_read_predictions_hash_token_in_five_columns(tmp_path):
     path = write(tmp_path, "# _ _ O O\ntrending _ _ O O\n")
     assert read_predictions(path) == [(["O", "O"], ["O", "O"])]
@@ -482,12 +477,6 @@ CORPORA = [
 ]
 NAMES = [name for name, _, _ in CORPORA]
 
-_HASH_BUG = pytest.mark.xfail(
-    reason="BUG: '# _ _ O' token lines at a sentence start are dropped as comments",
-    strict=True,
-)
-
-
 @functools.lru_cache(maxsize=None)
 def load(name):
     return read_conll(DATA / name)
@@ -520,10 +509,7 @@ class TestRealCorpora:
 
     @pytest.mark.parametrize(
         "name, tokens",
-        [
-            pytest.param(name, tokens, marks=_HASH_BUG if name.startswith("multiconer") else ())
-            for name, tokens, _ in CORPORA
-        ],
+        [(name, tokens) for name, tokens, _ in CORPORA],
         ids=NAMES,
     )
     def test_exact_token_count(self, name, tokens):

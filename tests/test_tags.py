@@ -15,8 +15,8 @@ from nertag.tags import (
     spans,
     split_tag,
     tag_family,
-    to_bio,
     to_binary,
+    to_bio,
 )
 
 

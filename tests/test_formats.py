@@ -1,0 +1,211 @@
+"""formats.py: the exact output of each format for TaggedText records built by hand."""
+
+import json
+
+import pytest
+
+from nertag.formats import (
+    FORMATS,
+    FORMATTERS,
+    TaggedText,
+    format_binary,
+    format_conll,
+    format_inline,
+    format_json,
+)
+
+
+def record(text, tokens, tags, scores=None, **kwargs):
+    """A TaggedText whose offsets are found by scanning ``text`` for each token in turn."""
+    starts, ends, at = [], [], 0
+    for tok in tokens:
+        start = text.index(tok, at)
+        starts.append(start)
+        ends.append(start + len(tok))
+        at = start + len(tok)
+    if scores is None:
+        scores = [1.0] * len(tokens)
+    return TaggedText(text, list(tokens), starts, ends, list(tags), list(scores), **kwargs)
+
+
+def harry():
+    text = "Harry Potter met Hermione Granger"
+    return record(text, text.split(), "B-PER I-PER O B-PER I-PER".split(),
+                  [0.9, 0.8, 0.99, 0.5, 0.5])
+
+
+def lecture(binary_model=False):
+    # the lecture's X, with its Y as gold-like BIO tags
+    text = "Harry Potter and Hermione Granger invented a new spell"
+    tags = "B-ENT I-ENT O B-ENT I-ENT O O O O".split()
+    return record(text, text.split(), tags, binary_model=binary_model)
+
+
+# ----------------------------------------------------------------------------- inline
+
+
+def test_inline():
+    assert format_inline(harry()) == "[PER Harry Potter] met [PER Hermione Granger]\n"
+
+
+def test_inline_keeps_text_between_entities():
+    text = "Yesterday,  Harry Potter met\tHermione Granger."
+    r = record(text, ["Yesterday", ",", "Harry", "Potter", "met", "Hermione", "Granger", "."],
+               "O O B-PER I-PER O B-PER I-PER O".split())
+    assert format_inline(r) == "Yesterday,  [PER Harry Potter] met\t[PER Hermione Granger].\n"
+
+
+def test_inline_adjacent_entities_and_types():
+    text = "Paris London Acme Corp"
+    r = record(text, text.split(), "B-LOC B-LOC B-ORG I-ORG".split())
+    assert format_inline(r) == "[LOC Paris] [LOC London] [ORG Acme Corp]\n"
+
+
+def test_inline_entity_at_start_and_end():
+    r = record("Bob", ["Bob"], ["B-PER"])
+    assert format_inline(r) == "[PER Bob]\n"
+
+
+def test_inline_no_entities_and_empty_text():
+    r = record("nothing here", ["nothing", "here"], ["O", "O"])
+    assert format_inline(r) == "nothing here\n"
+    assert format_inline(record("", [], [])) == "\n"
+
+
+def test_inline_iob1_like_tags_still_make_entities():
+    # an I- after O starts an entity (conlleval's rules)
+    r = record("met Bob", ["met", "Bob"], ["O", "I-PER"])
+    assert format_inline(r) == "met [PER Bob]\n"
+
+
+# ------------------------------------------------------------------------------ conll
+
+
+def test_conll():
+    assert format_conll(harry()) == (
+        "Harry\tB-PER\nPotter\tI-PER\nmet\tO\nHermione\tB-PER\nGranger\tI-PER\n\n"
+    )
+
+
+def test_conll_repeats_input_rows():
+    r = record("Harry met", ["Harry", "met"], ["B-PER", "O"],
+               rows=["Harry\tNNP\tx", "met\tVBD\ty"])
+    assert format_conll(r) == "Harry\tNNP\tx\tB-PER\nmet\tVBD\ty\tO\n\n"
+
+
+def test_conll_binary_model_speaks_0_1():
+    assert format_conll(lecture(binary_model=True)) == (
+        "Harry\t1\nPotter\t1\nand\t0\nHermione\t1\nGranger\t1\ninvented\t0\na\t0\nnew\t0\n"
+        "spell\t0\n\n"
+    )
+
+
+def test_conll_empty_record():
+    assert format_conll(record("", [], [])) == "\n"
+
+
+# ----------------------------------------------------------------------------- binary
+
+
+def test_binary_lecture_sentence():
+    assert format_binary(lecture()) == "1 1 0 1 1 0 0 0 0\n"
+    assert format_binary(lecture(binary_model=True)) == "1 1 0 1 1 0 0 0 0\n"
+
+
+def test_binary_typed_tags():
+    assert format_binary(harry()) == "1 1 0 1 1\n"
+
+
+def test_binary_empty():
+    assert format_binary(record("", [], [])) == "\n"
+
+
+# ------------------------------------------------------------------------------- json
+
+
+def test_json_harry():
+    line = format_json(harry())
+    assert line.endswith("\n") and line.count("\n") == 1
+    obj = json.loads(line)
+    text = obj["text"]
+    assert text == "Harry Potter met Hermione Granger"
+    assert [t["text"] for t in obj["tokens"]] == text.split()
+    assert [t["tag"] for t in obj["tokens"]] == "B-PER I-PER O B-PER I-PER".split()
+    assert [t["score"] for t in obj["tokens"]] == [0.9, 0.8, 0.99, 0.5, 0.5]
+    for t in obj["tokens"]:
+        assert text[t["start"]:t["end"]] == t["text"]
+    ents = obj["entities"]
+    assert [(e["text"], e["label"], e["start"], e["end"]) for e in ents] == [
+        ("Harry Potter", "PER", 0, 12),
+        ("Hermione Granger", "PER", 17, 33),
+    ]
+    for e in ents:
+        assert text[e["start"]:e["end"]] == e["text"]
+    # an entity's score is the product of its tokens' scores
+    assert ents[0]["score"] == pytest.approx(0.72)
+    assert ents[1]["score"] == pytest.approx(0.25)
+
+
+def test_json_binary_model():
+    obj = json.loads(format_json(lecture(binary_model=True)))
+    assert [t["tag"] for t in obj["tokens"]] == list("110110000")
+    assert [e["text"] for e in obj["entities"]] == ["Harry Potter", "Hermione Granger"]
+    assert {e["label"] for e in obj["entities"]} == {"ENT"}
+
+
+def test_json_non_ascii_kept_readable():
+    text = "Zoë met Łódź"
+    r = record(text, ["Zoë", "met", "Łódź"], ["B-PER", "O", "B-LOC"])
+    line = format_json(r)
+    assert "Zoë" in line and "Łódź" in line
+    obj = json.loads(line)
+    assert [text[e["start"]:e["end"]] for e in obj["entities"]] == ["Zoë", "Łódź"]
+    assert [e["text"] for e in obj["entities"]] == ["Zoë", "Łódź"]
+
+
+def test_json_newlines_in_text_stay_on_one_line():
+    text = "Bob\nsaid"
+    r = record(text, ["Bob", "said"], ["B-PER", "O"])
+    line = format_json(r)
+    assert line.count("\n") == 1
+    assert json.loads(line)["text"] == text
+
+
+def test_json_lone_surrogate():
+    # bytes that were not UTF-8 arrive as lone surrogates: the line must still be valid UTF-8
+    text = "caf\udce9 Bob"
+    r = record(text, ["caf", "\udce9", "Bob"], ["O", "O", "B-PER"])
+    line = format_json(r)
+    assert line.isascii()
+    line.encode("utf-8")  # no UnicodeEncodeError
+    obj = json.loads(line)
+    assert obj["text"] == text
+    assert obj["tokens"][1]["text"] == "\udce9"
+    [ent] = obj["entities"]
+    assert obj["text"][ent["start"]:ent["end"]] == ent["text"] == "Bob"
+
+
+def test_json_empty_record():
+    obj = json.loads(format_json(record("", [], [])))
+    assert obj == {"text": "", "tokens": [], "entities": []}
+
+
+def test_formatters_table():
+    assert set(FORMATS) == set(FORMATTERS)
+    assert FORMATTERS["inline"] is format_inline
+    assert FORMATTERS["json"] is format_json
+
+
+# ----------------------------------------------------------------------------- record
+
+
+def test_entities_char_offsets():
+    r = harry()
+    ents = r.entities()
+    assert [(s, e, label) for s, e, label, _ in ents] == [(0, 12, "PER"), (17, 33, "PER")]
+    assert ents[0][3] == pytest.approx(0.9 * 0.8)
+
+
+def test_output_tags():
+    assert lecture().output_tags() == "B-ENT I-ENT O B-ENT I-ENT O O O O".split()
+    assert lecture(binary_model=True).output_tags() == list("110110000")

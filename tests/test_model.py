@@ -1,0 +1,204 @@
+"""The model file: round trip, atomic replacement, and refusal of anything not ours."""
+
+import io
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nertag.errors import BadModelError
+from nertag.model import FORMAT_VERSION, Model, load_model, quantize_rows
+from nertag.vocab import unknown_features
+
+
+def tiny_model(seed=0):
+    features = unknown_features() + ["w:Harry", "l:harry", "w:Potter"]
+    return Model.new(features, ["O", "B-PER", "I-PER"], hidden=4, seed=seed)
+
+
+def npz_bytes(arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def arrays_of(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def test_round_trip(tmp_path):
+    model = tiny_model()
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = load_model(path)
+    assert loaded.features == model.features and loaded.tagset == model.tagset
+    assert loaded.config["hidden"] == 4
+    for key in ("Waa", "ba", "Wya", "by"):
+        np.testing.assert_array_equal(loaded.weights[key], model.weights[key])
+    # Wax is stored as int8 rows: within half a step of each row's scale
+    step = np.abs(model.weights["Wax"]).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(loaded.weights["Wax"] - model.weights["Wax"]) <= step / 2 + 1e-7)
+    tokens = [["Harry", "Potter", "met", "someone"]]
+    np.testing.assert_allclose(loaded.probabilities(*_encoded(loaded, tokens)),
+                               model.probabilities(*_encoded(model, tokens)), atol=0.02)
+
+
+def _encoded(model, sentences):
+    X = model.featurizer.encode([t for s in sentences for t in s])
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
+    return X, starts
+
+
+def test_quantize_rows_bounds():
+    W = np.array([[0.0, 0.0], [1.0, -0.5], [1e-8, 3.0]], dtype=np.float32)
+    q, scale = quantize_rows(W)
+    assert q.dtype == np.int8 and scale.dtype == np.float32
+    np.testing.assert_allclose(q * scale[:, None], W, atol=3.0 / 254 + 1e-9)
+
+
+def test_same_model_same_bytes(tmp_path):
+    tiny_model(seed=5).save(tmp_path / "a.npz")
+    tiny_model(seed=5).save(tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+def test_save_replaces_atomically_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.npz"
+    tiny_model(seed=1).save(path)
+    old = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt  # an interrupt in the middle of writing
+
+    monkeypatch.setattr(np.lib.format, "write_array", fail)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_model(seed=2).save(path)
+    assert path.read_bytes() == old
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def write_variant(tmp_path, change):
+    """Save a valid tiny model, let `change` edit its arrays, write them back as an .npz."""
+    path = tmp_path / "good.npz"
+    tiny_model().save(path)
+    arrays = arrays_of(path)
+    change(arrays)
+    bad = tmp_path / "variant.npz"
+    bad.write_bytes(npz_bytes(arrays))
+    return bad
+
+
+def set_meta(arrays, **changes):
+    meta = json.loads(arrays["meta"].tobytes())
+    meta.update(changes)
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda a: a.update(format_version=np.array(FORMAT_VERSION + 1)), "format version 2"),
+    (lambda a: a.update(format_version=np.array("1")), "not an integer"),
+    (lambda a: a.pop("Wya"), "missing Wya"),
+    (lambda a: a.update(Waa=np.zeros((2, 5, 5), np.float32)), "shape"),
+    (lambda a: a.update(Wya=np.zeros((4, 8), np.float32)), "Wya has shape"),
+    (lambda a: a.update(by=np.array(["a", "b", "c"])), "dtype"),
+    (lambda a: a.update(Wax=a["Wax"].astype(np.float32)), "int8"),
+    (lambda a: a.update(Wax_scale=a["Wax_scale"][:-1]), "Wax_scale"),
+    (lambda a: a.update(ba=np.full((2, 4), np.nan, np.float32)), "NaN"),
+    (lambda a: a.update(features=np.frombuffer(b"\xff\xfe", dtype=np.uint8)), "UTF-8"),
+    (lambda a: a.update(tagset=np.frombuffer(b"O\nPER\nB-PER", dtype=np.uint8)), "BIO"),
+    (lambda a: set_meta(a, format="other"), "nertag format"),
+    (lambda a: set_meta(a, config={"hidden": 9}), "hidden=9"),
+    (lambda a: a.update(meta=np.frombuffer(b"{not json", dtype=np.uint8)), "meta"),
+])
+def test_refuses_foreign_or_damaged_files(tmp_path, change, fragment):
+    path = write_variant(tmp_path, change)
+    with pytest.raises(BadModelError) as err:
+        load_model(path)
+    assert str(path) in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_refuses_truncated_file(tmp_path):
+    path = tmp_path / "m.npz"
+    tiny_model().save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadModelError, match="corrupt or foreign"):
+        load_model(path)
+
+
+def test_refuses_non_zip_and_bare_npy(tmp_path):
+    text = tmp_path / "m.npz"
+    text.write_text("hello")
+    with pytest.raises(BadModelError):
+        load_model(text)
+    npy = tmp_path / "m.npy"
+    np.save(npy, np.zeros(3))
+    with pytest.raises(BadModelError, match="not a nertag model"):
+        load_model(npy)
+
+
+class _Payload:
+    """Unpickling this runs code: it would create a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_hostile_pickle_payload_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "hostile.npz"
+    good = tmp_path / "good.npz"
+    tiny_model().save(good)
+    arrays = arrays_of(good)
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Payload(str(marker))
+    # an object array in every slot the loader reads, and the raw pickle as an extra member
+    for key in ("meta", "Wax", "features"):
+        hostile = dict(arrays, **{key: payload})
+        buffer = io.BytesIO()
+        np.savez(buffer, **hostile)
+        path.write_bytes(buffer.getvalue())
+        with pytest.raises(BadModelError):
+            load_model(path)
+        assert not marker.exists()
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("meta.npy", pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(BadModelError):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_missing_and_directory(tmp_path):
+    with pytest.raises(BadModelError, match="no such model file"):
+        load_model(tmp_path / "none.npz")
+    with pytest.raises(BadModelError, match="directory"):
+        load_model(tmp_path)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=3000), cut=st.integers(0, 4000))
+def test_fuzzed_model_bytes_raise_only_our_error(tmp_path, data, cut):
+    """Random bytes, and a real model file with random bytes spliced in, never crash the
+    loader with anything but BadModelError."""
+    good = tmp_path / "good.npz"
+    if not good.exists():
+        tiny_model().save(good)
+    real = good.read_bytes()
+    for blob in (data, real[:cut] + data + real[cut + len(data):]):
+        path = tmp_path / "fuzz.npz"
+        path.write_bytes(blob)
+        try:
+            load_model(path)
+        except BadModelError:
+            pass

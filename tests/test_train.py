@@ -1,0 +1,161 @@
+"""Training: it learns, it is reproducible, it resumes, it survives interruption and NaNs."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nertag.cli import cli
+from nertag.corpus import read_conll
+from nertag.model import load_model
+from nertag.train import TrainConfig, Trainer
+
+from .conftest import SAMPLES
+
+TRAIN = str(SAMPLES / "train.conll")
+DEV = str(SAMPLES / "test.conll")
+
+
+def train_cli(*args):
+    return CliRunner().invoke(cli, ["train", TRAIN, "--dev", DEV, "--hidden", "8", "-q",
+                                    *map(str, args)])
+
+
+def run_trainer(**overrides):
+    config = TrainConfig(**{"hidden": 8, "epochs": 3, **overrides})
+    trainer = Trainer([read_conll(TRAIN)], read_conll(DEV), config)
+    events = list(trainer.run())
+    return trainer, events
+
+
+def test_loss_falls_and_dev_f1_rises():
+    _, events = run_trainer(epochs=10, hidden=32, patience=20)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert epochs[-1]["loss"] < 0.5 * epochs[0]["loss"]
+    assert max(e["dev_f1"] for e in epochs) > epochs[0]["dev_f1"]
+
+
+def test_same_seed_same_bytes(tmp_path):
+    for name in ("a", "b"):
+        assert train_cli("-o", tmp_path / f"{name}.npz", "--epochs", 2, "--seed", 4).exit_code == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    train_cli("-o", tmp_path / "c.npz", "--epochs", 2, "--seed", 5)
+    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
+
+
+def test_thread_count_does_not_change_the_model(tmp_path):
+    train_cli("-o", tmp_path / "one.npz", "--epochs", 2, "--threads", 1)
+    train_cli("-o", tmp_path / "all.npz", "--epochs", 2, "--threads", 2)
+    one, both = load_model(tmp_path / "one.npz"), load_model(tmp_path / "all.npz")
+    for key in one.weights:  # the files differ only in the recorded thread count
+        np.testing.assert_array_equal(one.weights[key], both.weights[key])
+
+
+def test_resume_gives_the_uninterrupted_result(tmp_path):
+    straight = tmp_path / "straight.npz"
+    assert train_cli("-o", straight, "--epochs", 4, "--patience", 10).exit_code == 0
+    ck = tmp_path / "ck"
+    part = tmp_path / "part.npz"
+    assert train_cli("-o", part, "--epochs", 2, "--patience", 10, "--checkpoint", ck).exit_code == 0
+    assert (ck / "checkpoint.npz").exists()
+    resumed = train_cli("-o", part, "--epochs", 4, "--patience", 10, "--checkpoint", ck,
+                        "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    a, b = load_model(straight), load_model(part)
+    for key in a.weights:
+        np.testing.assert_array_equal(a.weights[key], b.weights[key])
+    assert a.meta["epoch"] == b.meta["epoch"]
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    ck = tmp_path / "ck"
+    train_cli("-o", tmp_path / "m.npz", "--epochs", 1, "--checkpoint", ck)
+    result = train_cli("-o", tmp_path / "m.npz", "--epochs", 2, "--checkpoint", ck, "--resume",
+                       "--lr", "0.01")
+    assert result.exit_code == 1
+    assert "checkpoint was made with other settings" in result.output
+
+
+def test_resume_without_checkpoint_file(tmp_path):
+    result = train_cli("-o", tmp_path / "m.npz", "--checkpoint", tmp_path / "none", "--resume")
+    assert result.exit_code == 1 and "no checkpoint to resume from" in result.output
+
+
+def test_nan_loss_stops_and_writes_nothing(tmp_path, monkeypatch):
+    from nertag import train as train_module
+
+    original = train_module.Model.new
+
+    def poisoned(*args, **kwargs):
+        model = original(*args, **kwargs)
+        model.weights["Wya"][0, 0] = np.nan
+        return model
+
+    monkeypatch.setattr(train_module.Model, "new", poisoned)
+    out = tmp_path / "m.npz"
+    result = train_cli("-o", out, "--epochs", 2)
+    assert result.exit_code == 1
+    assert "loss became nan" in result.output
+    assert not out.exists()
+
+
+def test_long_sentence_is_split_not_fatal(tmp_path):
+    path = tmp_path / "long.txt"
+    tokens = ["Harry B-PER", "Potter I-PER"] + ["and O"] * 2500 + ["London B-LOC"]
+    path.write_text("\n".join(tokens) + "\n\n" + open(TRAIN).read())
+    result = CliRunner().invoke(cli, ["train", str(path), "-o", str(tmp_path / "m.npz"),
+                                      "--epochs", "1", "--hidden", "4", "-q"])
+    assert result.exit_code == 0, result.output
+
+
+def test_interrupt_saves_best_model_and_exits_130(tmp_path):
+    """A real process: SIGINT after the first epoch; the model file is complete, no temp file."""
+    big = tmp_path / "big.conll"
+    big.write_text(open(TRAIN).read() * 30)
+    out = tmp_path / "m.npz"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nertag", "train", str(big), "-o", str(out), "--epochs", "200",
+         "--patience", "200", "--hidden", "32"],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    seen = ""
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "epoch   2" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, seen + err
+    assert "interrupted: saved the best model so far" in err
+    assert "Traceback" not in err
+    assert load_model(out).meta["epoch"] >= 1
+    assert sorted(os.listdir(tmp_path)) == ["big.conll", "m.npz"]
+
+
+def test_sigterm_before_first_epoch_keeps_old_model(tmp_path):
+    big = tmp_path / "big.conll"
+    big.write_text(open(TRAIN).read() * 200)
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"the user's old file")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nertag", "train", str(big), "-o", str(out), "--hidden", "64"],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    while "training on" not in proc.stderr.readline():
+        pass
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert out.read_bytes() == b"the user's old file"
+    assert sorted(os.listdir(tmp_path)) == ["big.conll", "m.npz"]
+
+
+@pytest.mark.parametrize("threads", [1])
+def test_trainer_reports_threads(threads):
+    _, events = run_trainer(epochs=1, threads=threads)
+    assert events[0]["event"] == "start" and events[0]["threads"] == threads
