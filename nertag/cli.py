@@ -152,6 +152,8 @@ def _print_scores(result):
 @click.option("--batch-size", type=click.IntRange(1), help="Sentences a batch [32].")
 @click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout before Wya [0.3].")
 @click.option("--min-count", type=click.IntRange(1), help="Rarer features are unknown [2].")
+@click.option("--max-features", type=click.IntRange(20),
+              help="Keep at most this many features, the most frequent [200000].")
 @click.option("--patience", type=click.IntRange(1), help="Epochs without a dev gain [5].")
 @click.option("--threads", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",

@@ -198,7 +198,8 @@ class Trainer:
                     kernels.adam_dense(w[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
                                        v[name].reshape(-1), lr_t, 0.9, 0.999, 1e-8, scale,
                                        decay)
-                kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched, lr_t, 0.9,
+                kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched,
+                                  lr_t, 0.9,
                                   0.999, 1e-8, scale, decay)
                 loss_sum += batch_loss
                 done_tokens += len(tok)
