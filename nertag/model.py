@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 
 from .errors import BadModelError
-from .tags import OUTSIDE, binary_to_bio, spans
+from .tags import OUTSIDE, binary_to_bio, bio_spans
 from .vocab import N_TEMPLATES, Featurizer
 
 FORMAT = "nertag"
@@ -68,6 +68,7 @@ class Model:
         self.config = dict(config)
         self.meta = dict(meta or {})
         self.featurizer = Featurizer(self.features)
+        self._type_inputs = None  # (featurizer generation, (n_types, 2H) input sums)
         self._allowed = None if self.binary else allowed_transitions(self.tagset)
 
     @property
@@ -92,7 +93,26 @@ class Model:
 
     def probabilities(self, X, starts):
         """(N, F) feature ids and (S+1,) sentence starts -> (N, K) output probabilities."""
-        return forward_probs_numpy(self.weights, X, starts)
+        return forward_probs_numpy(self.weights, starts, input_sums(self.weights["Wax"], X))
+
+    def weights_changed(self):
+        """Drop what was computed from the weights (training updates them in place)."""
+        self._type_inputs = None
+
+    def _input_sums(self, tokens):
+        """(N, 2H) Wax x<t> of tokens, from a cache a distinct token string: a token's features,
+        and so its input to the cell, do not depend on its context."""
+        types = self.featurizer.encode_types(tokens)
+        rows = self.featurizer.type_rows()
+        cache = self._type_inputs
+        if cache is None or cache[0] != self.featurizer.generation:
+            cache = (self.featurizer.generation, np.empty((0, 2 * self.hidden), np.float32))
+        done = len(cache[1])
+        if done < len(rows):
+            fresh = input_sums(self.weights["Wax"], rows[done:])
+            cache = (cache[0], np.concatenate([cache[1], fresh]))
+        self._type_inputs = cache
+        return cache[1][types]
 
     def tag(self, sentences):
         """Lists of tokens -> for each sentence, (BIO tags, per-token scores).
@@ -122,8 +142,7 @@ class Model:
         tokens = [tok for i, s, e in runs for tok in sentences[i][s:e]]
         lengths = np.array([e - s for _, s, e in runs], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)])
-        X = self.featurizer.encode(tokens)
-        P = self.probabilities(X, starts)
+        P = forward_probs_numpy(self.weights, starts, self._input_sums(tokens))
         tag_ids, scores = decode(P, starts, self._allowed)
         pieces = {}
         for r, (index, _, _) in enumerate(runs):
@@ -312,22 +331,28 @@ def _check_tagset(tagset, name):
 # ------------------------------------------------------------------- NumPy forward pass
 
 
-def forward_probs_numpy(weights, X, starts):
-    """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities.
+def input_sums(Wax, X):
+    """Wax x<t> for multi-hot x<t>: (N, F) feature ids -> (N, 2H), a sum of F rows of Wax."""
+    E = Wax[X[:, 0]]
+    for f in range(1, X.shape[1]):
+        E += Wax[X[:, f]]
+    return E
+
+
+def forward_probs_numpy(weights, starts, inputs):
+    """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities
+    from inputs (N, 2H) = Wax x<t>.
 
     Sentences are sorted by length and cut into batches of at most BATCH_TOKENS padded tokens,
     so each time step is one (B, H) x (H, H) product and memory stays bounded."""
-    Wax, Waa, ba, Wya, by = (weights[k] for k in WEIGHTS)
+    Waa, ba, Wya, by = (weights[k] for k in WEIGHTS[1:])
     H = Waa.shape[1]
     K = Wya.shape[0]
-    P = np.empty((len(X), K), dtype=np.float32)
+    P = np.empty((len(inputs), K), dtype=np.float32)
     WaaT = [np.ascontiguousarray(Waa[d].T) for d in range(2)]
     for group, valid, index in length_groups(starts):
         T = valid.shape[1]
-        Xg = X[index]  # (B, T, F)
-        E = Wax[Xg[..., 0]]  # (B, T, 2H): Wax x<t> as a sum of rows
-        for f in range(1, Xg.shape[2]):
-            E += Wax[Xg[..., f]]
+        E = inputs[index]  # (B, T, 2H)
         A = np.empty((len(group), T, 2 * H), dtype=np.float32)
         a = np.zeros((len(group), H), dtype=np.float32)
         for t in range(T):
@@ -392,8 +417,27 @@ def decode(P, starts, allowed):
         ids = (P[:, 0] >= 0.5).astype(np.int64)
         scores = np.where(ids == 1, P[:, 0], 1.0 - P[:, 0])
         return ids, scores
-    ids = viterbi(np.log(np.maximum(P, 1e-30)), starts, allowed)
+    ids = P.argmax(axis=1)
+    bad = _invalid_sentences(ids, starts, allowed)
+    if len(bad):  # Viterbi only for sentences whose best tags do not form valid BIO
+        lengths = np.diff(starts)[bad]
+        sub_starts = np.concatenate([[0], np.cumsum(lengths)])
+        rows = np.concatenate([np.arange(starts[s], starts[s + 1]) for s in bad])
+        ids[rows] = viterbi(np.log(np.maximum(P[rows], 1e-30)), sub_starts, allowed)
     return ids, P[np.arange(len(ids)), ids]
+
+
+def _invalid_sentences(ids, starts, allowed):
+    """Sentences where some transition of ``ids`` is not allowed."""
+    K = allowed.shape[1]
+    prev = np.empty_like(ids)
+    prev[1:] = ids[:-1]
+    prev[starts[:-1]] = K  # the start row
+    bad_token = ~allowed[prev, ids]
+    if not bad_token.any():
+        return np.empty(0, dtype=np.int64)
+    sentence_of = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    return np.unique(sentence_of[bad_token])
 
 
 def viterbi(logP, starts, allowed):
@@ -427,7 +471,7 @@ def viterbi(logP, starts, allowed):
 def entity_spans(tags, scores):
     """(start, end, type, score) for each entity; the score is the product of its tokens'
     probabilities: the model's probability of exactly that labelling of those tokens."""
-    return [(s, e, t, float(np.prod(scores[s:e]))) for s, e, t in spans(tags)]
+    return [(s, e, t, float(np.prod(scores[s:e]))) for s, e, t in bio_spans(tags)]
 
 
 def default_model_path():

@@ -89,6 +89,24 @@ def spans(tags):
     return found
 
 
+def bio_spans(tags):
+    """``spans`` for valid IOB2 (what nertag's decoder emits), in one quick pass."""
+    found = []
+    start, etype = None, None
+    for i, tag in enumerate(tags):
+        if tag == OUTSIDE:
+            if start is not None:
+                found.append((start, i, etype))
+                start = None
+        elif tag[0] == "B" or start is None or tag[2:] != etype:
+            if start is not None:
+                found.append((start, i, etype))
+            start, etype = i, tag[2:]
+    if start is not None:
+        found.append((start, len(tags), etype))
+    return found
+
+
 def entity_types(tag_list):
     """The sorted entity types named by a list of BIO tags."""
     return sorted({t[2:] for t in tag_list if t != OUTSIDE})

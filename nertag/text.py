@@ -17,7 +17,7 @@ _TOKEN = re.compile(
     (?:https?://|www\.)[^\s<>"]+[^\s<>".,;:!?)\]}'] # URL
   | [\w.+-]+@[\w-]+(?:\.[\w-]+)+                   # e-mail address
   | (?:[^\W\d_]\.){2,}                             # U.S. U.K.
-  | \d+(?:[.,:/-]\d+)*                             # 1,000.5  12:30  2024-01-02
+  | \d+(?:[.,:/-]\d+)*(?!\w)                        # 1,000.5  12:30  2024-01-02
   | (?i:n['’]t|['’](?:s|re|ve|ll|d|m))(?!\w)        # clitics
   | @W@+(?=(?i:n['’]t)(?!\w))                        # do|n't
   | @W@+(?:[-'’]@W@+)*?(?=(?i:['’](?:s|re|ve|ll|d|m))(?!\w))  # Harry|'s
@@ -33,10 +33,25 @@ def _is_mark(ch):
     return unicodedata.category(ch)[0] == "M"
 
 
+_CHUNK = re.compile(r"\S+")
+
+
 def tokenize(text):
     """(tokens, starts, ends) of a line of text."""
     tokens, starts, ends = [], [], []
-    for match in _TOKEN.finditer(text):
+    for chunk in _CHUNK.finditer(text):
+        word = chunk.group()
+        if word.isalnum() and word.isascii():  # most words: nothing to split, no marks
+            tokens.append(word)
+            starts.append(chunk.start())
+            ends.append(chunk.end())
+        else:
+            _tokenize_chunk(text, chunk.start(), chunk.end(), tokens, starts, ends)
+    return tokens, starts, ends
+
+
+def _tokenize_chunk(text, begin, stop, tokens, starts, ends):
+    for match in _TOKEN.finditer(text, begin, stop):
         start, end = match.span()
         # a combining mark of any script (Devanagari vowel signs, Arabic harakat...) glues the
         # pieces on either side of it into one word, as it does in writing
@@ -47,4 +62,3 @@ def tokenize(text):
         tokens.append(match.group())
         starts.append(start)
         ends.append(end)
-    return tokens, starts, ends

@@ -270,6 +270,7 @@ class Trainer:
     def evaluate(self, model):
         """Entity F1 on the dev sentences (untyped for a binary model)."""
         scorer = Scorer()
+        model.weights_changed()
         results = model.tag([toks for toks, _ in self.dev_sentences])
         for (_, gold), (pred, _) in zip(self.dev_sentences, results):
             scorer.add(gold, pred)

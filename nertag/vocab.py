@@ -98,6 +98,7 @@ class Featurizer:
         self._cache = {}
         self._rows = np.zeros((1024, N_TEMPLATES), dtype=np.int32)
         self._n_rows = 0
+        self.generation = 0  # bumped when the cache is cleared and type ids are reused
 
     def __len__(self):
         return len(self.features)
@@ -116,14 +117,23 @@ class Featurizer:
         self._cache[token] = row
         return row
 
-    def encode(self, tokens):
-        """(N,) tokens -> (N, N_TEMPLATES) int32 feature ids."""
+    def encode_types(self, tokens):
+        """(N,) tokens -> (N,) ids of their distinct strings, indexing ``type_rows()``."""
         if self._n_rows + len(tokens) > self.CACHE_LIMIT:  # memory stays bounded on a stream
             self._cache.clear()
             self._n_rows = 0
+            self.generation += 1
         cache = self._cache
         rows = [cache[t] if t in cache else self._row_of(t) for t in tokens]
-        return self._rows[np.asarray(rows, dtype=np.int64)]
+        return np.asarray(rows, dtype=np.int64)
+
+    def type_rows(self):
+        """(n_types, N_TEMPLATES) feature ids of every distinct token string seen so far."""
+        return self._rows[: self._n_rows]
+
+    def encode(self, tokens):
+        """(N,) tokens -> (N, N_TEMPLATES) int32 feature ids."""
+        return self._rows[self.encode_types(tokens)]
 
 
 def encode_tags(tag_lists, tagset):

@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 
 from nertag import kernels
-from nertag.model import forward_probs_numpy, init_weights
+from nertag.model import forward_probs_numpy, init_weights, input_sums
 
 from . import reference
 from .conftest import random_batch
@@ -98,7 +98,7 @@ def test_float32_forward_agrees_everywhere(rng):
     A = np.zeros((N, 16), np.float32)
     P_kernel = np.zeros((N, 7), np.float32)
     kernels.forward_probs(X, starts, *(weights[k] for k in NAMES), A, P_kernel)
-    P_numpy = forward_probs_numpy(weights, X, starts)
+    P_numpy = forward_probs_numpy(weights, starts, input_sums(weights["Wax"], X))
     w64 = {k: v.astype(np.float64) for k, v in weights.items()}
     P_ref = np.concatenate([reference.forward(X[s:e], *(w64[k] for k in NAMES))[1]
                             for s, e in zip(starts[:-1], starts[1:])])

@@ -159,3 +159,13 @@ def test_sigterm_before_first_epoch_keeps_old_model(tmp_path):
 def test_trainer_reports_threads(threads):
     _, events = run_trainer(epochs=1, threads=threads)
     assert events[0]["event"] == "start" and events[0]["threads"] == threads
+
+
+def test_recorded_dev_f1_is_what_the_saved_weights_score():
+    """The dev score of the best epoch is recomputed from scratch on a fresh copy of its
+    weights: no cache may carry values from an earlier epoch."""
+    trainer, events = run_trainer(epochs=4, hidden=16, patience=10)
+    best = trainer.best_model
+    fresh = type(best)(best.features, best.tagset, {k: v.copy() for k, v in best.weights.items()},
+                       best.config, best.meta)
+    assert trainer.evaluate(fresh)["f1"] == pytest.approx(best.meta["dev_scores"]["f1"])

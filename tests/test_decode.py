@@ -1,0 +1,84 @@
+"""Decoding: constrained Viterbi, its shortcut, spans of valid BIO, and the tagging caches."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nertag.model import Model, allowed_transitions, decode, viterbi
+from nertag.tags import bio_spans, bio_tagset, spans
+from nertag.vocab import unknown_features
+
+TAGSET = bio_tagset(["LOC", "PER"])  # O B-LOC I-LOC B-PER I-PER
+ALLOWED = allowed_transitions(TAGSET)
+
+
+def brute_force(logP, allowed):
+    """Best valid path by enumeration (tiny cases only)."""
+    T, K = logP.shape
+    best, best_path = -np.inf, None
+    for code in range(K ** T):
+        path = [(code // K ** t) % K for t in range(T)]
+        ok = allowed[K, path[0]] and all(allowed[a, b] for a, b in zip(path, path[1:]))
+        score = sum(logP[t, k] for t, k in enumerate(path))
+        if ok and score > best:
+            best, best_path = score, path
+    return best_path
+
+
+def test_allowed_transitions():
+    K = len(TAGSET)
+    i_per = TAGSET.index("I-PER")
+    assert not ALLOWED[K, i_per]  # no I- at the start
+    assert not ALLOWED[TAGSET.index("O"), i_per]
+    assert not ALLOWED[TAGSET.index("B-LOC"), i_per]
+    assert ALLOWED[TAGSET.index("B-PER"), i_per] and ALLOWED[i_per, i_per]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.integers(0, 10_000))
+def test_viterbi_matches_brute_force(lengths, seed):
+    rng = np.random.default_rng(seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    logP = np.log(rng.dirichlet(np.ones(5) * 0.3, size=starts[-1]) + 1e-12)
+    ids = viterbi(logP, starts, ALLOWED)
+    for s, e in zip(starts[:-1], starts[1:]):
+        expect = brute_force(logP[s:e], ALLOWED)
+        got = list(ids[s:e])
+        assert sum(logP[s + t, k] for t, k in enumerate(got)) == \
+            sum(logP[s + t, k] for t, k in enumerate(expect))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=6), st.integers(0, 10_000))
+def test_decode_shortcut_equals_full_viterbi(lengths, seed):
+    rng = np.random.default_rng(seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    P = rng.dirichlet(np.ones(5) * 0.5, size=starts[-1]).astype(np.float32)
+    ids, scores = decode(P, starts, ALLOWED)
+    full = viterbi(np.log(np.maximum(P, 1e-30)), starts, ALLOWED)
+    assert np.array_equal(ids, full)
+    np.testing.assert_allclose(scores, P[np.arange(len(ids)), ids])
+
+
+@given(st.lists(st.sampled_from(TAGSET), max_size=12))
+def test_bio_spans_equals_conlleval_spans_on_valid_bio(tags):
+    from nertag.tags import to_bio
+
+    valid = to_bio(tags)
+    assert bio_spans(valid) == spans(valid)
+
+
+def test_tag_caches_agree_with_direct_forward():
+    features = unknown_features() + ["w:Harry", "l:harry", "w:Potter", "s:Xx"]
+    model = Model.new(features, TAGSET, hidden=5, seed=2)
+    sentences = [["Harry", "Potter", "met", "Harry"], ["unknown", "words", "here"], ["Potter"]]
+    first = model.tag(sentences)
+    model.featurizer.CACHE_LIMIT = 3  # forces the per-type caches to be dropped and rebuilt
+    second = model.tag(list(reversed(sentences)))
+    assert [t for t, _ in first] == [t for t, _ in reversed(second)]
+    X = model.featurizer.encode([t for s in sentences for t in s])
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
+    P = model.probabilities(X, starts)
+    flat_scores = np.concatenate([np.asarray(s) for _, s in first])
+    ids, scores = decode(P, starts, model._allowed)
+    np.testing.assert_allclose(flat_scores, scores, rtol=1e-6)
