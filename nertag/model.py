@@ -95,13 +95,18 @@ class Model:
         """(N, F) feature ids and (S+1,) sentence starts -> (N, K) output probabilities."""
         return forward_probs_numpy(self.weights, starts, input_sums(self.weights["Wax"], X))
 
+    def _tag_probabilities(self, tokens, starts):
+        """(N, K) probabilities of tokens, through the per-string cache of input sums."""
+        table, ids = self._input_sums(tokens)
+        return forward_probs_numpy(self.weights, starts, table, ids)
+
     def weights_changed(self):
         """Drop what was computed from the weights (training updates them in place)."""
         self._type_inputs = None
 
     def _input_sums(self, tokens):
-        """(N, 2H) Wax x<t> of tokens, from a cache a distinct token string: a token's features,
-        and so its input to the cell, do not depend on its context."""
+        """Wax x<t> of tokens as (n_types, 2H) sums, one a distinct token string (a token's
+        features, and so its input to the cell, do not depend on its context), and (N,) ids."""
         types = self.featurizer.encode_types(tokens)
         rows = self.featurizer.type_rows()
         cache = self._type_inputs
@@ -112,7 +117,7 @@ class Model:
             fresh = input_sums(self.weights["Wax"], rows[done:])
             cache = (cache[0], np.concatenate([cache[1], fresh]))
         self._type_inputs = cache
-        return cache[1][types]
+        return cache[1], types
 
     def tag(self, sentences):
         """Lists of tokens -> for each sentence, (BIO tags, per-token scores).
@@ -142,7 +147,7 @@ class Model:
         tokens = [tok for i, s, e in runs for tok in sentences[i][s:e]]
         lengths = np.array([e - s for _, s, e in runs], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)])
-        P = forward_probs_numpy(self.weights, starts, self._input_sums(tokens))
+        P = self._tag_probabilities(tokens, starts)
         tag_ids, scores = decode(P, starts, self._allowed)
         pieces = {}
         for r, (index, _, _) in enumerate(runs):
@@ -339,33 +344,77 @@ def input_sums(Wax, X):
     return E
 
 
-def forward_probs_numpy(weights, starts, inputs):
+def forward_probs_numpy(weights, starts, inputs, ids=None):
     """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities
-    from inputs (N, 2H) = Wax x<t>.
+    from Wax x<t>, given as inputs (N, 2H), or as rows ``inputs[ids]`` of a table.
 
     Sentences are sorted by length and cut into batches of at most BATCH_TOKENS padded tokens,
     so each time step is one (B, H) x (H, H) product and memory stays bounded."""
     Waa, ba, Wya, by = (weights[k] for k in WEIGHTS[1:])
     H = Waa.shape[1]
     K = Wya.shape[0]
-    P = np.empty((len(inputs), K), dtype=np.float32)
-    WaaT = [np.ascontiguousarray(Waa[d].T) for d in range(2)]
+    N = int(starts[-1])
+    P = np.empty((N, K), dtype=np.float32)
+    WaaT = [np.ascontiguousarray(Waa[d].T) for d in range(2)]  # (H, H): a @ Waa.T = Waa a
+    bias = ba.reshape(-1)  # (2H,): both directions' ba, added to the gathered inputs once
     for group, valid, index in length_groups(starts):
-        T = valid.shape[1]
-        E = inputs[index]  # (B, T, 2H)
-        A = np.empty((len(group), T, 2 * H), dtype=np.float32)
-        a = np.zeros((len(group), H), dtype=np.float32)
-        for t in range(T):
-            a = np.tanh(E[:, t, :H] + a @ WaaT[0] + ba[0])
-            A[:, t, :H] = a
-        a = np.zeros((len(group), H), dtype=np.float32)
-        for t in range(T - 1, -1, -1):
-            a = np.tanh(E[:, t, H:] + a @ WaaT[1] + ba[1])
-            a *= valid[:, t, None]  # padding after the end stays a zero state
-            A[:, t, H:] = a
-        logits = A[valid] @ Wya.T + by  # (n, K)
-        P[index[valid]] = _probabilities(logits)
+        B, T = valid.shape
+        rows = index if ids is None else ids[index]
+        E = inputs[rows.T]  # (T, B, 2H): Wax x<t> of step t for every sentence, contiguous
+        E += bias
+        A = np.empty((T, B, 2 * H), dtype=np.float32)  # [a_fwd<t>; a_bwd<t>]
+        lengths = valid.sum(axis=1)
+        # the two directions are independent: the backward one runs on a second thread
+        # (NumPy releases the GIL in matmul and tanh), the forward one here
+        run = _second_thread().submit if B * T >= 4096 else _run_now
+        backward = run(
+            _run_direction, E[:, :, H:], A[:, :, H:], WaaT[1], range(T - 1, -1, -1),
+            np.empty((B, H), dtype=np.float32), lengths if lengths.min() < T else None)
+        _run_direction(E[:, :, :H], A[:, :, :H], WaaT[0], range(T),
+                       np.empty((B, H), dtype=np.float32), None)
+        backward.result()
+        mask = valid.T  # (T, B)
+        logits = A[mask] @ Wya.T + by  # (n, K)
+        P[index.T[mask]] = _probabilities(logits)
     return P
+
+
+_EXECUTOR = []
+
+
+class _run_now:
+    """A finished-future stand-in: small batches are not worth a thread hand-off."""
+
+    def __init__(self, fn, *args):
+        fn(*args)
+
+    def result(self):
+        return None
+
+
+def _second_thread():
+    if not _EXECUTOR:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _EXECUTOR.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="nertag"))
+    return _EXECUTOR[0]
+
+
+def _run_direction(E, A, WaaT, steps, z, lengths):
+    """a<t> = tanh(Waa a<t-1> + Wax x<t> + ba) over the steps, in place: E, A (T, B, H).
+    With lengths, a sentence's state stays zero until its last token (the backward direction
+    starts each sentence at its own end)."""
+    previous = None
+    for t in steps:
+        if previous is None:
+            np.tanh(E[t], out=A[t])  # a<0> = 0
+        else:
+            np.matmul(A[previous], WaaT, out=z)
+            z += E[t]
+            np.tanh(z, out=A[t])
+        if lengths is not None and t >= lengths.min():
+            A[t][t >= lengths] = 0  # padding after a sentence's end
+        previous = t
 
 
 def length_groups(starts):

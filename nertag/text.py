@@ -41,7 +41,8 @@ def tokenize(text):
     tokens, starts, ends = [], [], []
     for chunk in _CHUNK.finditer(text):
         word = chunk.group()
-        if word.isalnum() and word.isascii():  # most words: nothing to split, no marks
+        # most chunks are a plain word or a lone punctuation mark: nothing to split
+        if (word.isalnum() and word.isascii()) or (len(word) == 1 and not _is_mark(word)):
             tokens.append(word)
             starts.append(chunk.start())
             ends.append(chunk.end())

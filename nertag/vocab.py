@@ -6,6 +6,9 @@ vector. Templates give the word itself and its lower-cased form, and also its fo
 capitalisation, affixes), so that an unknown word is tagged by what it looks like.
 """
 
+import re
+from itertools import repeat
+
 import numpy as np
 
 UNKNOWN = "<unk>"
@@ -13,9 +16,19 @@ TEMPLATES = ("w", "l", "s", "c", "p2", "p3", "x1", "x2", "x3", "x4")
 N_TEMPLATES = len(TEMPLATES)
 
 
+_ASCII_SHAPE = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    "X" * 26 + "x" * 26 + "d" * 10,
+)
+_RUNS = re.compile(r"(.)\1+")
+
+
 def word_shape(token):
     """``Harry`` -> ``Xx``, ``U.S.`` -> ``X.X.``, ``1,000`` -> ``d,d``: letters and digits as
     classes, runs collapsed; other characters kept."""
+    token = token[:32]
+    if token.isascii() and token.isprintable() and " " not in token:  # common: at C speed
+        return _RUNS.sub(r"\1", token.translate(_ASCII_SHAPE))
     out = []
     for ch in token[:32]:
         if ch.isupper():
@@ -123,9 +136,12 @@ class Featurizer:
             self._cache.clear()
             self._n_rows = 0
             self.generation += 1
-        cache = self._cache
-        rows = [cache[t] if t in cache else self._row_of(t) for t in tokens]
-        return np.asarray(rows, dtype=np.int64)
+        rows = np.fromiter(map(self._cache.get, tokens, repeat(-1)), dtype=np.int64,
+                           count=len(tokens))
+        for i in np.flatnonzero(rows < 0):  # strings not seen before (or seen in this call)
+            token = tokens[i]
+            rows[i] = self._cache[token] if token in self._cache else self._row_of(token)
+        return rows
 
     def type_rows(self):
         """(n_types, N_TEMPLATES) feature ids of every distinct token string seen so far."""

@@ -82,3 +82,20 @@ def test_tag_caches_agree_with_direct_forward():
     flat_scores = np.concatenate([np.asarray(s) for _, s in first])
     ids, scores = decode(P, starts, model._allowed)
     np.testing.assert_allclose(flat_scores, scores, rtol=1e-6)
+
+
+def naive_shape(token):
+    out = []
+    for ch in token[:32]:
+        cls = ("X" if ch.isupper() else "x" if ch.isalpha() else "d" if ch.isdigit()
+               else "_" if ch.isspace() else ch)
+        if not out or out[-1] != cls:
+            out.append(cls)
+    return "".join(out)
+
+
+@given(st.text(max_size=40) | st.text(alphabet="aZ9.-_ '", max_size=40))
+def test_word_shape_agrees_with_a_naive_one(token):
+    from nertag.vocab import word_shape
+
+    assert word_shape(token) == naive_shape(token)
