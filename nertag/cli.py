@@ -77,8 +77,17 @@ def tag(text, model_path, input_path, input_format, output_format):
 
     model = _load(model_path)
     out = sys.stdout.buffer
-    _run(tag_stream, model, out, texts=list(text), path=input_path,
-         input_format=input_format, output_format=output_format)
+    try:
+        _run(tag_stream, model, out, texts=list(text), path=input_path,
+             input_format=input_format, output_format=output_format)
+    except BrokenPipeError:
+        _reader_went_away()
+
+
+def _reader_went_away():
+    """`nertag tag ... | head -1`: the reader closed the pipe. Stop quietly, successfully."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 # ------------------------------------------------------------------------------- eval
@@ -337,8 +346,6 @@ def main(argv=None):
         exc.show()
         code = exc.exit_code
     except BrokenPipeError:
-        # the reader went away (`nertag tag ... | head -1`): stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _reader_went_away()
         code = 0
     sys.exit(code or 0)

@@ -357,7 +357,7 @@ def forward_probs_numpy(weights, starts, inputs, ids=None):
     P = np.empty((N, K), dtype=np.float32)
     WaaT = [np.ascontiguousarray(Waa[d].T) for d in range(2)]  # (H, H): a @ Waa.T = Waa a
     bias = ba.reshape(-1)  # (2H,): both directions' ba, added to the gathered inputs once
-    for group, valid, index in length_groups(starts):
+    for _, valid, index in length_groups(starts):
         B, T = valid.shape
         rows = index if ids is None else ids[index]
         E = inputs[rows.T]  # (T, B, 2H): Wax x<t> of step t for every sentence, contiguous

@@ -1,0 +1,120 @@
+"""Pipes, signals, hostile and huge input: real processes where it matters."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nertag.corpus import read_conll, read_predictions
+from nertag.errors import NertagError
+
+NERTAG = [sys.executable, "-m", "nertag"]
+
+
+def test_closed_pipe_exits_quietly(sample_model_path, tmp_path):
+    big = tmp_path / "in.txt"
+    big.write_text("Harry Potter met Hermione Granger in London .\n" * 50_000)
+    cmd = (f"{' '.join(NERTAG)} tag -m {sample_model_path} < {big} | head -1; "
+           "exit ${PIPESTATUS[0]}")
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    assert proc.returncode == 0
+
+
+def test_pipeline_that_stays_open_gets_each_answer(sample_model_path):
+    proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path), "-f", "binary"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        for line, expect in (("Harry Potter", "1 1"), ("a new spell", "0 0 0")):
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().rstrip("\n") == expect  # before stdin is closed
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_ctrl_c_while_tagging_exits_130(sample_model_path):
+    proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdin.write("Harry Potter\n")
+    proc.stdin.flush()
+    proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+
+
+def test_bad_input_exit_codes_and_one_line(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"Harry B-PER\n\xc3\x28 O\n")
+    proc = subprocess.run(NERTAG + ["train", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert f"{bad}:2" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run(NERTAG + ["tag", "-m", str(bad), "x"], capture_output=True, text=True)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+
+
+def test_very_long_line_is_tagged(sample_model_path, tmp_path):
+    line = "Harry Potter met Hermione Granger in London . " * 25_000  # 200k tokens, one line
+    path = tmp_path / "long.txt"
+    path.write_text(line + "\n")
+    proc = subprocess.run(NERTAG + ["tag", "-m", str(sample_model_path), "-f", "binary", "-i",
+                                    str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.split()) == 200_000
+
+
+def test_invalid_utf8_passes_through_tagging(sample_model_path, tmp_path):
+    path = tmp_path / "bytes.txt"
+    path.write_bytes(b"Harry \xff Potter\n")
+    proc = subprocess.run(NERTAG + ["tag", "-m", str(sample_model_path), "-i", str(path)],
+                          capture_output=True)
+    assert proc.returncode == 0
+    assert b"\xff" in proc.stdout
+    proc = subprocess.run(NERTAG + ["tag", "-m", str(sample_model_path), "-i", str(path),
+                                    "-f", "json"], capture_output=True)
+    record = json.loads(proc.stdout)
+    assert record["text"] == "Harry \udcff Potter"
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400) | st.text(alphabet="ab #\t\n\r-IBOESL01XP\ufeff", max_size=200)
+       .map(lambda s: s.encode("utf-8")))
+def test_fuzzed_corpora_raise_only_our_error(tmp_path, data):
+    path = tmp_path / "fuzz.txt"
+    path.write_bytes(data)
+    for reader in (read_conll, read_predictions,
+                   lambda p: read_conll(p, with_tags=False)):
+        try:
+            corpus = reader(str(path))
+        except NertagError as exc:
+            assert str(path) in str(exc)
+            continue
+        sentences = corpus if isinstance(corpus, list) else corpus.sentences
+        for sentence in sentences:
+            tags = sentence[0] if isinstance(sentence, tuple) else sentence.tags
+            for tag in tags or []:
+                assert tag == "O" or tag[:2] in ("B-", "I-")
+
+
+def test_sigterm_in_tag_exits_130(sample_model_path):
+    proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode in (130, -signal.SIGTERM)
+    assert os.path.exists(sample_model_path)
