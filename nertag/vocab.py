@@ -149,7 +149,8 @@ class Featurizer:
 
     def encode(self, tokens):
         """(N,) tokens -> (N, N_TEMPLATES) int32 feature ids."""
-        return self._rows[self.encode_types(tokens)]
+        ids = self.encode_types(tokens)  # may grow self._rows: index it afterwards
+        return self._rows[ids]
 
 
 def encode_tags(tag_lists, tagset):

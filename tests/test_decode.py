@@ -99,3 +99,16 @@ def test_word_shape_agrees_with_a_naive_one(token):
     from nertag.vocab import word_shape
 
     assert word_shape(token) == naive_shape(token)
+
+
+def test_featurizer_grows_past_its_first_table():
+    from nertag.vocab import Featurizer, token_features
+
+    features = unknown_features() + ["w:17", "l:2999", "x1:7"]
+    featurizer = Featurizer(features)
+    tokens = [str(i) for i in range(3000)] * 2
+    X = featurizer.encode(tokens)
+    assert X.shape == (6000, len(token_features("x")))
+    assert X[17, 0] == features.index("w:17") and X[2999, 1] == features.index("l:2999")
+    assert X[3017].tolist() == X[17].tolist()
+    assert X[5, 0] == 0  # w:5 unknown -> the w template's unknown row
