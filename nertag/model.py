@@ -206,7 +206,9 @@ def write_npz_atomic(path, arrays):
                     np.lib.format.write_array(buffer, np.asarray(array, order="C"),
                                               allow_pickle=False)
                     info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                    info.compress_type = zipfile.ZIP_DEFLATED
+                    # text compresses well; weights hardly at all, and stored ones load faster
+                    info.compress_type = (zipfile.ZIP_DEFLATED if array.dtype == np.uint8
+                                          else zipfile.ZIP_STORED)
                     info.external_attr = 0o644 << 16
                     zf.writestr(info, buffer.getvalue())
             raw.flush()
@@ -289,7 +291,9 @@ def _model_from_arrays(arrays, name):
             raise BadModelError(
                 f"{key} has shape {weights[key].shape}, expected {shape} for {len(features)} "
                 f"features, hidden={hidden} and {n_outputs} outputs", name)
-        if not np.isfinite(weights[key]).all():
+        # Wax is int8 times a scale a row: finite exactly when the scales are
+        values = arrays["Wax_scale"] if key == "Wax" else weights[key]
+        if not np.isfinite(values).all():
             raise BadModelError(f"{key} holds NaN or infinite values", name)
     if len(features) < N_TEMPLATES:
         raise BadModelError("feature vocabulary is too short", name)

@@ -103,7 +103,7 @@ class Featurizer:
     """Maps tokens to rows of feature ids, with a cache per distinct token string (text is
     Zipfian: most tokens are repeats, so the cost is a dict lookup)."""
 
-    CACHE_LIMIT = 500_000
+    CACHE_LIMIT = 100_000
 
     def __init__(self, features):
         self.features = list(features)
