@@ -100,8 +100,10 @@ def _reader_went_away():
 @click.option("--predictions", "predictions_path",
               help="Score this file's last two columns (gold, predicted) without a model, "
                    "like conlleval.")
+@click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
+              help="Rename a gold entity type, or drop it with TYPE=O (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def eval_(corpus, model_path, predictions_path, as_json):
+def eval_(corpus, model_path, predictions_path, type_map, as_json):
     """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules)."""
     from .corpus import read_conll
     from .tagger import evaluate_corpus, evaluate_predictions
@@ -113,7 +115,7 @@ def eval_(corpus, model_path, predictions_path, as_json):
     elif corpus:
         model = _load(model_path)
         gold = _run(read_conll, corpus)
-        scorer = _run(evaluate_corpus, model, gold)
+        scorer = _run(evaluate_corpus, model, gold, _type_map(type_map))
     else:
         raise click.UsageError("give a CORPUS to tag and score, or --predictions FILE")
     result = scorer.as_dict()
@@ -178,12 +180,7 @@ def train(corpus, output, dev_paths, type_map, checkpoint_dir, resume, quiet, **
 
     if resume and not checkpoint_dir:
         raise click.UsageError("--resume needs --checkpoint DIR")
-    mapping = {}
-    for item in type_map:
-        if "=" not in item:
-            raise click.BadParameter(f"{item!r} is not TYPE=NEW", param_hint="--map")
-        old, new = item.split("=", 1)
-        mapping[old.strip()] = new.strip()
+    mapping = _type_map(type_map)
     config = TrainConfig(**{k: v for k, v in options.items() if v is not None and v is not False})
     if options.get("binary"):
         config.binary = True
@@ -211,6 +208,16 @@ def train(corpus, output, dev_paths, type_map, checkpoint_dir, resume, quiet, **
     model.save(output)
     click.echo(f"saved {output}: epoch {model.meta['epoch']}, dev F1 "
                f"{model.meta['dev_scores']['f1']:.4f} ({model.meta['dev']})")
+
+
+def _type_map(items):
+    mapping = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not TYPE=NEW", param_hint="--map")
+        old, new = item.split("=", 1)
+        mapping[old.strip()] = new.strip()
+    return mapping
 
 
 def _join(corpora):

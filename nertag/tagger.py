@@ -4,7 +4,7 @@ of this module per command (besides training)."""
 from .corpus import iter_conll_batches, iter_line_batches, read_predictions
 from .formats import FORMATTERS, TaggedText
 from .metrics import Scorer, score
-from .tags import binary_to_bio, to_binary
+from .tags import binary_to_bio, map_types, to_binary
 from .text import tokenize
 
 
@@ -65,14 +65,15 @@ def _gold_for(model, tags):
     return binary_to_bio([str(b) for b in to_binary(tags)]) if model.binary else tags
 
 
-def evaluate_corpus(model, corpus):
-    """Tag a gold corpus and score it (conlleval rules). Returns a Scorer."""
+def evaluate_corpus(model, corpus, type_map=None):
+    """Tag a gold corpus and score it (conlleval rules), its types renamed by ``type_map``
+    first. Returns a Scorer."""
     scorer = Scorer()
     for start in range(0, len(corpus.sentences), 2048):
         chunk = corpus.sentences[start:start + 2048]
         results = model.tag([s.tokens for s in chunk])
         for sentence, (tags, _) in zip(chunk, results):
-            scorer.add(_gold_for(model, sentence.tags), tags)
+            scorer.add(_gold_for(model, map_types(sentence.tags, type_map)), tags)
     return scorer
 
 

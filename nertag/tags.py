@@ -107,6 +107,23 @@ def bio_spans(tags):
     return found
 
 
+def map_types(tags, type_map):
+    """Rename entity types of BIO tags (``{"geo": "LOC"}``); a type mapped to ``O`` is dropped.
+    An ``I-`` left after a dropped entity becomes ``B-``, so the result stays valid BIO."""
+    if not type_map:
+        return tags
+    out, prev = [], OUTSIDE
+    for tag in tags:
+        if tag != OUTSIDE:
+            new = type_map.get(tag[2:], tag[2:])
+            tag = OUTSIDE if new == OUTSIDE else tag[:2] + new
+            if tag.startswith("I-") and prev[2:] != tag[2:]:
+                tag = "B-" + tag[2:]
+        out.append(tag)
+        prev = tag
+    return out
+
+
 def entity_types(tag_list):
     """The sorted entity types named by a list of BIO tags."""
     return sorted({t[2:] for t in tag_list if t != OUTSIDE})

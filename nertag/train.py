@@ -20,7 +20,7 @@ import numpy as np
 from .errors import BadInputError, NertagError
 from .metrics import Scorer
 from .model import BINARY_TAGSET, MAX_RUN, Model, today, write_npz_atomic
-from .tags import OUTSIDE, bio_tagset, entity_types, to_binary
+from .tags import OUTSIDE, bio_tagset, entity_types, map_types, to_binary
 from .vocab import build_features, encode_tags
 
 CHECKPOINT_VERSION = 1
@@ -71,14 +71,7 @@ class Trainer:
     def _map_tags(self, tags):
         if self.config.binary:
             return [OUTSIDE if t == OUTSIDE else t[:2] + "ENT" for t in tags]
-        out = []
-        for tag in tags:
-            if tag == OUTSIDE:
-                out.append(tag)
-                continue
-            new = self.type_map.get(tag[2:], tag[2:])
-            out.append(OUTSIDE if new == OUTSIDE else tag[:2] + new)
-        return _repair_bio(out)
+        return map_types(tags, self.type_map)
 
     def _prepare(self, train_corpora, dev_corpus):
         cfg = self.config
@@ -260,7 +253,7 @@ class Trainer:
                 "v": {k: np.zeros_like(v) for k, v in model.weights.items()}}
 
     def _snapshot(self, model, epoch, dev_scores):
-        meta = {"trained": today(), "corpora": [os.path.basename(c) for c in self.corpora],
+        meta = {"trained": today(), "corpora": [_short_name(c) for c in self.corpora],
                 "dev": self.dev_name, "epoch": epoch,
                 "dev_scores": {k: dev_scores[k] for k in ("precision", "recall", "f1")},
                 "train_config": asdict(self.config)}
@@ -359,12 +352,8 @@ def _dropout_mask(rng, n, width, p):
     return kept.astype(np.float32) * np.float32(256.0 / (256 - threshold))
 
 
-def _repair_bio(tags):
-    """After a type map, an I- may follow an entity that was mapped away: make it B-."""
-    out, prev = [], OUTSIDE
-    for tag in tags:
-        if tag.startswith("I-") and prev[2:] != tag[2:]:
-            tag = "B-" + tag[2:]
-        out.append(tag)
-        prev = tag
-    return out
+def _short_name(path):
+    """``../shared/data/wikigold/train.txt`` -> ``wikigold/train.txt``: enough to tell corpora
+    apart, without the trainer's own folders."""
+    parts = os.path.normpath(path).split(os.sep)
+    return "/".join(p for p in parts[-2:] if p not in ("", ".", ".."))

@@ -185,7 +185,7 @@ def test_train_writes_a_model_that_tags(tmp_path):
     assert result.output.startswith(f"saved {out}: epoch ")
     model = load_model(out)
     assert model.hidden == 8
-    assert model.meta["corpora"] == ["train.conll"]
+    assert model.meta["corpora"] == ["samples/train.conll"]
     assert model.meta["train_config"]["epochs"] == 2
     assert [f for f in tmp_path.iterdir()] == [out]  # no temporary file left behind
 
@@ -286,3 +286,15 @@ def test_model_file_has_no_pickles(sample_model_path):
     with np.load(sample_model_path, allow_pickle=False) as npz:
         for key in npz.files:
             assert npz[key].dtype != object
+
+
+def test_eval_map_renames_gold_types(sample_model_path, tmp_path):
+    gold = tmp_path / "gold.txt"
+    gold.write_text("Harry B-person\nPotter I-person\nmet O\nAda B-person\nLovelace I-person\n"
+                    "on O\nMonday B-tim\n")
+    plain = json.loads(invoke("eval", gold, "-m", sample_model_path, "--json").output)
+    mapped = json.loads(invoke("eval", gold, "-m", sample_model_path, "--json", "--map",
+                               "person=PER", "--map", "tim=O").output)
+    assert plain["f1"] == 0.0
+    assert mapped["per_type"]["PER"]["gold"] == 2 and "tim" not in mapped["per_type"]
+    assert mapped["f1"] > 0.5

@@ -205,3 +205,15 @@ def test_tagset_helpers():
     assert entity_types(T("O O")) == []
     assert bio_tagset(["LOC", "PER"]) == T("O B-LOC I-LOC B-PER I-PER")
     assert to_binary(T("B-PER I-PER O B-LOC")) == [1, 1, 0, 1]
+
+
+def test_map_types_renames_drops_and_repairs():
+    from nertag.tags import map_types
+
+    tags = ["B-geo", "I-geo", "B-tim", "I-tim", "O", "B-per", "I-per"]
+    assert map_types(tags, {"geo": "LOC", "tim": "O", "per": "PER"}) == [
+        "B-LOC", "I-LOC", "O", "O", "O", "B-PER", "I-PER"]
+    # two adjacent types merged into one stay two entities; an I- after a dropped one is a B-
+    assert map_types(["B-a", "B-b", "I-b"], {"a": "X", "b": "X"}) == ["B-X", "B-X", "I-X"]
+    assert map_types(["B-a", "I-b"], {"a": "O"}) == ["O", "B-b"]
+    assert map_types(tags, {}) is tags
