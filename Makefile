@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
+MODEL_OUT ?= models/default.npz
 
 .PHONY: install demo test bench bench-accuracy model lint clean
 
@@ -43,7 +44,8 @@ MODEL_MAP := --map per=PER --map geo=LOC --map org=ORG --map gpe=MISC --map art=
 	--map eve=MISC --map nat=MISC --map tim=O --map GRP=ORG --map CORP=ORG --map PROD=MISC \
 	--map CW=MISC
 model: install
-	$(BIN)/nertag train $(MODEL_MAP) --seed 1 --max-features 40000 -o models/default.npz \
+	$(BIN)/nertag train $(MODEL_MAP) --seed 1 --max-features 40000 --case-augment 0.15 \
+		-o $(MODEL_OUT) \
 		$(DATA)/gmb/train.conll $(DATA)/wikigold/train.txt $(DATA)/btc/btc.train \
 		$(DATA)/sec_filings/train.txt $(DATA)/multiconer/en_train.conll \
 		--dev $(DATA)/gmb/dev.conll --dev $(DATA)/wikigold/dev.txt --dev $(DATA)/btc/btc.dev \

@@ -38,12 +38,57 @@ def score_without_lone_at(tokens_tags_pred):
     return scorer
 
 
+MC_MAP = {"GRP": "ORG", "CORP": "ORG", "PROD": "MISC", "CW": "MISC"}
+WNUT_MAP = {"person": "PER", "location": "LOC", "group": "ORG", "corporation": "ORG",
+            "product": "MISC", "creative-work": "MISC"}
+SHIPPED = [
+    # name, file, type map; the shipped model never trained on these files
+    ("GMB test (news)", "gmb/test.conll", GMB_MAP),
+    ("WikiGold test", "wikigold/test.txt", {}),
+    ("BTC test (tweets)", "btc/btc.test", {}),
+    ("SEC filings test", "sec_filings/test.txt", {}),
+    ("WNUT-17 test (unseen corpus)", "wnut17/emerging.test.annotated", WNUT_MAP),
+]
+
+
+def shipped_model_rows(data):
+    """The shipped model on held-out files of each corpus, types mapped as for training."""
+    from nertag.model import default_model_path, load_model
+    from nertag.tagger import evaluate_corpus
+
+    model = load_model(default_model_path())
+    print("\n| shipped model on | F1 (untyped) | PER | LOC | ORG | MISC |")
+    print("|---|---|---|---|---|---|")
+    for name, path, type_map in SHIPPED:
+        if not (data / path).exists():
+            continue
+        result = evaluate_corpus(model, read_conll(str(data / path)), type_map).as_dict()
+        per_type = [result["per_type"].get(t, {}).get("f1") for t in ("PER", "LOC", "ORG",
+                                                                       "MISC")]
+        cells = " | ".join("-" if f is None else f"{f:.3f}" for f in per_type)
+        print(f"| {name} | {result['f1']:.3f} ({result['untyped']['f1']:.3f}) | {cells} |")
+        # lower-case and upper-case copies of the same news: robustness to casing
+        if path.startswith("gmb"):
+            for label, change in (("lower-cased", str.lower), ("UPPER-CASED", str.upper)):
+                corpus = read_conll(str(data / path))
+                for sentence in corpus.sentences:
+                    sentence.tokens = [change(t) for t in sentence.tokens]
+                r = evaluate_corpus(model, corpus, type_map).as_dict()
+                print(f"| {name}, {label} | {r['f1']:.3f} ({r['untyped']['f1']:.3f}) | "
+                      "| | | |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
                                               "data"))
+    parser.add_argument("--shipped-only", action="store_true",
+                        help="only score the shipped model, train nothing")
     args = parser.parse_args()
     data = Path(args.data)
+    if args.shipped_only:
+        shipped_model_rows(data)
+        return
     lines = []
     for name, train, dev, test, type_map, crf, crf_untyped in ROWS:
         if not (data / train).exists():
@@ -80,6 +125,7 @@ def main():
         crf_text = f"{crf:.3f} ({crf_u:.3f})" if crf is not None else "-"
         print(f"| {name} | {crf_text} | {f1:.3f} ({f1_u:.3f}) | {seconds:.0f} s "
               f"(best epoch {epoch}) |")
+    shipped_model_rows(data)
 
 
 if __name__ == "__main__":

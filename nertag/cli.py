@@ -165,6 +165,8 @@ def _print_scores(result):
 @click.option("--min-count", type=click.IntRange(1), help="Rarer features are unknown [2].")
 @click.option("--max-features", type=click.IntRange(20),
               help="Keep at most this many features, the most frequent [200000].")
+@click.option("--case-augment", type=click.FloatRange(0, 1),
+              help="Share of sentences also seen lower-cased or UPPER-CASED [0].")
 @click.option("--patience", type=click.IntRange(1), help="Epochs without a dev gain [5].")
 @click.option("--threads", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",

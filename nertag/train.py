@@ -35,6 +35,7 @@ class TrainConfig:
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
     word_dropout: float = 0.1  # word and lower-case features -> unknown
     feature_dropout: float = 0.0  # any single feature -> its template's unknown
+    case_augment: float = 0.0  # sentences seen lower-cased (2/3) or UPPER-CASED (1/3)
     clip: float = 5.0  # global gradient norm
     weight_decay: float = 0.0  # decoupled (AdamW), on the rows a batch touches
     min_count: int = 2  # a feature seen fewer times is unknown
@@ -125,6 +126,7 @@ class Trainer:
         model = Model.new(features, self.tagset, cfg.hidden, cfg.seed,
                           config={"binary": cfg.binary, "type_map": self.type_map})
         X, Y, starts = self._encode(model)
+        cased = self._case_variants(model) if cfg.case_augment > 0 else None
         N = len(Y)
         K = model.weights["Wya"].shape[0]
         H = cfg.hidden
@@ -156,6 +158,13 @@ class Trainer:
                 tok = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in batch])
                 bstarts = np.concatenate([[0], np.cumsum(starts[batch + 1] - starts[batch])])
                 Xb = X[tok]
+                if cased is not None:  # the same sentence as lower-case or all-caps text
+                    pick = rng.random(len(batch))
+                    variant = np.repeat(np.where(pick < cfg.case_augment * 2 / 3, 1,
+                                                 np.where(pick < cfg.case_augment, 2, 0)),
+                                        starts[batch + 1] - starts[batch])
+                    for v in (1, 2):
+                        Xb[variant == v] = cased[v - 1][tok[variant == v]]
                 if cfg.word_dropout > 0:  # word identity -> unknown: trains the unknown path
                     drop = rng.random(len(tok)) < cfg.word_dropout
                     Xb[drop, :2] = unknown[:2]
@@ -222,6 +231,12 @@ class Trainer:
                 break
         yield {"event": "done", "interrupted": self.stop_requested, "best_f1": self.best_f1,
                "model": self.best_model}
+
+    def _case_variants(self, model):
+        """Feature ids of the training tokens lower-cased and upper-cased: (N, F) each."""
+        tokens = [t for toks, _ in self.train_sentences for t in toks]
+        return (model.featurizer.encode([t.lower() for t in tokens]),
+                model.featurizer.encode([t.upper() for t in tokens]))
 
     def _encode(self, model):
         tokens = [t for toks, _ in self.train_sentences for t in toks]

@@ -169,3 +169,15 @@ def test_recorded_dev_f1_is_what_the_saved_weights_score():
     fresh = type(best)(best.features, best.tagset, {k: v.copy() for k, v in best.weights.items()},
                        best.config, best.meta)
     assert trainer.evaluate(fresh)["f1"] == pytest.approx(best.meta["dev_scores"]["f1"])
+
+
+def test_case_augmentation_trains_on_cased_copies():
+    trainer, events = run_trainer(epochs=1, case_augment=0.5)
+    assert events[-1]["event"] == "done" and trainer.best_model is not None
+    model = trainer.best_model
+    lower, upper = trainer._case_variants(model)
+    tokens = [t for toks, _ in trainer.train_sentences for t in toks]
+    i = tokens.index("Harry")
+    assert upper[i].tolist() == model.featurizer.feature_ids("HARRY")
+    assert lower[i].tolist() == model.featurizer.feature_ids("harry")
+    assert upper[i, 1] == lower[i, 1] == model.features.index("l:harry")  # shared lower form
