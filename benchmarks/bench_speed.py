@@ -83,7 +83,7 @@ def train_flops_per_token(hidden, n_tags, n_templates):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
     from nertag.model import default_model_path, load_model
 
