@@ -169,7 +169,8 @@ READ_CHUNK = 1 << 20
 
 
 def iter_line_batches(path):
-    """Batches of ``(line number, text)`` from a file or stdin, as soon as they arrive.
+    """Batches of lines from a file or stdin as soon as they arrive: ``(number of the first
+    line, [lines])``, line ends removed.
 
     Each read takes what is available (up to READ_CHUNK bytes), so a file is read in large
     batches while an interactive pipe gets each line answered when it comes. Text to tag is
@@ -179,36 +180,33 @@ def iter_line_batches(path):
     stream = open_text(path)
     read = getattr(stream, "read1", stream.read)  # read1: what is there, at most one syscall
     parts = []  # bytes of a line still to be completed (a list: no quadratic joins)
-    pending = b""
-    number = 0
+    number = 1
     try:
         while True:
             try:
                 chunk = read(READ_CHUNK)
             except OSError as exc:
                 raise BadInputError(f"cannot read: {exc.strerror}", name) from None
-            if not chunk:
-                pending = b"".join(parts)
-                break
             cut = chunk.rfind(b"\n")
-            if cut < 0:
+            if chunk and cut < 0:
                 parts.append(chunk)
                 continue
             complete = b"".join(parts) + chunk[: cut + 1]
             parts = [chunk[cut + 1:]]
-            lines = complete.decode("utf-8", "surrogateescape").split("\n")[:-1]
-            if number == 0 and lines and lines[0].startswith("\ufeff"):
-                lines[0] = lines[0][1:]
-            batch = []
-            for line in lines:
-                number += 1
-                batch.append((number, line[:-1] if line.endswith("\r") else line))
-            yield batch
-        if pending:
-            line = pending.decode("utf-8", "surrogateescape")
-            if number == 0 and line.startswith("\ufeff"):
-                line = line[1:]
-            yield [(number + 1, line[:-1] if line.endswith("\r") else line)]
+            if not complete:
+                break
+            text = complete.decode("utf-8", "surrogateescape")
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            lines = text.split("\n")
+            if lines[-1] == "":
+                lines.pop()  # after the final line end
+            if "\r" in text:
+                lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+            yield number, lines
+            number += len(lines)
+            if not chunk:
+                break
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -218,20 +216,22 @@ def iter_conll_batches(path, max_tokens=None):
     """Batches of tag-less Sentences (token = first column, rows kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
     tokens, rows, first = [], [], 0
-    for batch in iter_line_batches(path):
+    for number, lines in iter_line_batches(path):
         done = []
-        for number, line in batch:
-            if not line.strip():
+        for offset, line in enumerate(lines):
+            if not line or line.isspace():
                 if tokens:
                     done.append(Sentence(tokens, None, rows, first))
-                tokens, rows = [], []
+                    tokens, rows = [], []
                 continue
-            columns = split_columns(line)
-            if columns[0] == DOCSTART or (not tokens and _is_comment(line, columns, 0)):
+            # the first column, as split_columns would give it, without splitting the rest
+            token = line[: line.index("\t")] if "\t" in line else line.split(None, 1)[0]
+            if token == DOCSTART or (not tokens and line[0] == "#"
+                                     and _is_comment(line, split_columns(line), 0)):
                 continue
             if not tokens:
-                first = number
-            tokens.append(columns[0])
+                first = number + offset
+            tokens.append(token)
             rows.append(line)
             if max_tokens and len(tokens) >= max_tokens:
                 done.append(Sentence(tokens, None, rows, first))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from .model import entity_spans
 from .tags import OUTSIDE
+from .text import token_offsets
 
 FORMATS = ("inline", "conll", "json", "binary")
 
@@ -17,17 +18,25 @@ FORMATS = ("inline", "conll", "json", "binary")
 class TaggedText:
     text: str
     tokens: list
-    starts: list
-    ends: list
     tags: list
     scores: list
     rows: list = None  # CoNLL input lines, repeated in CoNLL output
     binary_model: bool = False
+    starts: list = None  # character offsets of the tokens, found when first needed
+    ends: list = None
+
+    def offsets(self):
+        if self.starts is None:
+            self.starts, self.ends = token_offsets(self.text, self.tokens)
+        return self.starts, self.ends
 
     def entities(self):
         """(start char, end char, label, score) of each entity."""
-        return [(self.starts[s], self.ends[e - 1], label, score)
-                for s, e, label, score in entity_spans(self.tags, self.scores)]
+        spans = entity_spans(self.tags, self.scores)
+        if not spans:
+            return []
+        starts, ends = self.offsets()
+        return [(starts[s], ends[e - 1], label, score) for s, e, label, score in spans]
 
     def output_tags(self):
         """Tags as the model speaks them: 0/1 for a binary model, BIO otherwise."""
@@ -49,9 +58,10 @@ def format_inline(record):
 
 def format_conll(record):
     """``token<TAB>tag`` per token (or the input's columns and the tag), a blank line after."""
-    tags = record.output_tags()
     firsts = record.rows if record.rows is not None else record.tokens
-    return "".join(f"{first}\t{tag}\n" for first, tag in zip(firsts, tags)) + "\n"
+    if not firsts:
+        return "\n"  # an empty input line: an empty record, so the output lines up
+    return "\n".join(map("\t".join, zip(firsts, record.output_tags()))) + "\n\n"
 
 
 def format_binary(record):
@@ -66,7 +76,7 @@ def format_json(record):
         "text": record.text,
         "tokens": [
             {"text": tok, "start": s, "end": e, "tag": tag, "score": round(float(sc), 4)}
-            for tok, s, e, tag, sc in zip(record.tokens, record.starts, record.ends, tags,
+            for tok, s, e, tag, sc in zip(record.tokens, *record.offsets(), tags,
                                           record.scores)
         ],
         "entities": [

@@ -8,6 +8,7 @@ function: tests/ checks them against each other and against a naive reference.
 
 import io
 import json
+import math
 import os
 import tempfile
 import time
@@ -149,19 +150,21 @@ class Model:
         starts = np.concatenate([[0], np.cumsum(lengths)])
         P = self._tag_probabilities(tokens, starts)
         tag_ids, scores = decode(P, starts, self._allowed)
-        pieces = {}
+        # whole-batch conversions (C loops), then a slice a sentence; the runs of a sentence
+        # are consecutive, so a sentence is tokens starts[first run] .. starts[last run + 1]
+        tags = self.ids_to_tags(tag_ids)
+        scores = scores.tolist()
+        bounds = {}
         for r, (index, _, _) in enumerate(runs):
-            a, b = starts[r], starts[r + 1]
-            pieces.setdefault(index, []).append((tag_ids[a:b], scores[a:b]))
-        for index, parts in pieces.items():
-            ids = np.concatenate([p[0] for p in parts])
-            sc = np.concatenate([p[1] for p in parts])
-            results[index] = (self.ids_to_tags(ids), sc.tolist())
+            bounds[index] = (bounds[index][0] if index in bounds else starts[r], starts[r + 1])
+        for index, (a, b) in bounds.items():
+            results[index] = (tags[a:b], scores[a:b])
 
     def ids_to_tags(self, ids):
+        """Tag ids -> BIO tags (a binary model's 0/1 runs become B-ENT I-ENT ...)."""
         if self.binary:
             return binary_to_bio([BINARY_TAGSET[i] for i in ids])
-        return [self.tagset[i] for i in ids]
+        return np.array(self.tagset, dtype=object)[ids].tolist()
 
     # ------------------------------------------------------------------------ the file
 
@@ -524,7 +527,7 @@ def viterbi(logP, starts, allowed):
 def entity_spans(tags, scores):
     """(start, end, type, score) for each entity; the score is the product of its tokens'
     probabilities: the model's probability of exactly that labelling of those tokens."""
-    return [(s, e, t, float(np.prod(scores[s:e]))) for s, e, t in bio_spans(tags)]
+    return [(s, e, t, math.prod(scores[s:e])) for s, e, t in bio_spans(tags)]
 
 
 def default_model_path():

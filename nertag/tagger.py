@@ -5,33 +5,24 @@ from .corpus import iter_conll_batches, iter_line_batches, read_predictions
 from .formats import FORMATTERS, TaggedText
 from .metrics import Scorer, score
 from .tags import binary_to_bio, map_types, to_binary
-from .text import tokenize
+from .text import split_tokens
 
 
 def tag_texts(model, texts):
     """Raw texts (one record each) -> TaggedText records."""
-    tokenized = [tokenize(text) for text in texts]
-    results = model.tag([tokens for tokens, _, _ in tokenized])
-    return [
-        TaggedText(text, tokens, starts, ends, tags, scores, binary_model=model.binary)
-        for text, (tokens, starts, ends), (tags, scores) in zip(texts, tokenized, results)
-    ]
+    tokenized = [split_tokens(text) for text in texts]
+    results = model.tag(tokenized)
+    return [TaggedText(text, tokens, tags, scores, binary_model=model.binary)
+            for text, tokens, (tags, scores) in zip(texts, tokenized, results)]
 
 
 def tag_sentences(model, sentences):
     """CoNLL sentences (tokens given) -> TaggedText records; the text is the tokens joined by
     single spaces and the input rows are kept."""
     results = model.tag([s.tokens for s in sentences])
-    records = []
-    for sentence, (tags, scores) in zip(sentences, results):
-        starts, at = [], 0
-        for tok in sentence.tokens:
-            starts.append(at)
-            at += len(tok) + 1
-        ends = [s + len(t) for s, t in zip(starts, sentence.tokens)]
-        records.append(TaggedText(" ".join(sentence.tokens), sentence.tokens, starts, ends,
-                                  tags, scores, rows=sentence.rows, binary_model=model.binary))
-    return records
+    return [TaggedText(" ".join(s.tokens), s.tokens, tags, scores, rows=s.rows,
+                       binary_model=model.binary)
+            for s, (tags, scores) in zip(sentences, results)]
 
 
 def iter_tagged(model, texts=None, path="-", input_format="text"):
@@ -43,8 +34,8 @@ def iter_tagged(model, texts=None, path="-", input_format="text"):
         for sentences in iter_conll_batches(path):
             yield tag_sentences(model, sentences)
     else:
-        for batch in iter_line_batches(path):
-            yield tag_texts(model, [line for _, line in batch])
+        for _, lines in iter_line_batches(path):
+            yield tag_texts(model, lines)
 
 
 def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline"):

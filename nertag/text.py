@@ -34,6 +34,26 @@ def _is_mark(ch):
 
 
 _CHUNK = re.compile(r"\S+")
+# a line of plain ASCII words and lone symbols between spaces: str.split() is its tokenization
+_SIMPLE = re.compile(r"\s*(?:(?:[A-Za-z0-9]+|[!-/:-@\[-`{-~])(?:\s+|$))*")
+
+
+def split_tokens(text):
+    """The tokens of ``tokenize(text)`` without their offsets (quicker)."""
+    if _SIMPLE.fullmatch(text):
+        return text.split()
+    return tokenize(text)[0]
+
+
+def token_offsets(text, tokens):
+    """(starts, ends) of tokens that occur in order in text."""
+    starts, ends, at = [], [], 0
+    for token in tokens:
+        at = text.find(token, at)
+        starts.append(at)
+        at += len(token)
+        ends.append(at)
+    return starts, ends
 
 
 def tokenize(text):

@@ -371,7 +371,8 @@ def test_read_predictions_empty(tmp_path):
 
 
 def all_lines(path):
-    return [item for batch in iter_line_batches(path) for item in batch]
+    return [(first + i, line) for first, lines in iter_line_batches(path)
+            for i, line in enumerate(lines)]
 
 
 def test_iter_line_batches(tmp_path):

@@ -25,7 +25,8 @@ def record(text, tokens, tags, scores=None, **kwargs):
         at = start + len(tok)
     if scores is None:
         scores = [1.0] * len(tokens)
-    return TaggedText(text, list(tokens), starts, ends, list(tags), list(scores), **kwargs)
+    return TaggedText(text, list(tokens), list(tags), list(scores), starts=starts, ends=ends,
+                      **kwargs)
 
 
 def harry():

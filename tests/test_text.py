@@ -257,3 +257,13 @@ FRAGMENTS = st.sampled_from(
 @given(st.lists(FRAGMENTS, max_size=20).map("".join))
 def test_property_tricky_fragments(text):
     check_invariants(text)
+
+
+@given(st.lists(st.sampled_from(list("ab Z9,.'-@#\t é") + ["\u0301", "n't", "U.S."]),
+                max_size=30).map("".join) | st.text(max_size=30))
+def test_split_tokens_and_offsets_agree_with_tokenize(text):
+    from nertag.text import split_tokens, token_offsets
+
+    tokens, starts, ends = tokenize(text)
+    assert split_tokens(text) == tokens
+    assert token_offsets(text, tokens) == (starts, ends)
