@@ -171,13 +171,18 @@ def _print_scores(result):
 @click.option("--threads", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
               help="Rename an entity type, or drop it with TYPE=O (repeatable).")
+@click.option("--embeddings", "embeddings_path",
+              help="Word vectors (word2vec text format) to start the word rows from.")
+@click.option("--embeddings-limit", type=click.IntRange(1), default=100_000, show_default=True,
+              help="Read at most this many vectors (the first, most frequent ones).")
 @click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False),
               help="Save the training state here after every epoch.")
 @click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def train(corpus, output, dev_paths, type_map, checkpoint_dir, resume, quiet, **options):
+def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit,
+          checkpoint_dir, resume, quiet, **options):
     """Train a model on CoNLL CORPUS files (token first column, tag last)."""
-    from .corpus import read_conll
+    from .corpus import read_conll, read_embeddings
     from .train import TrainConfig, Trainer
 
     if resume and not checkpoint_dir:
@@ -188,7 +193,9 @@ def train(corpus, output, dev_paths, type_map, checkpoint_dir, resume, quiet, **
         config.binary = True
     corpora = [_run(read_conll, path) for path in corpus]
     dev = _join([_run(read_conll, path) for path in dev_paths]) if dev_paths else None
-    trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume)
+    embeddings = (_run(read_embeddings, embeddings_path, embeddings_limit)
+                  if embeddings_path else None)
+    trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume, embeddings)
     _check_writable(output)
     display = _TrainDisplay(quiet)
     interrupted = _on_interrupt(trainer)

@@ -21,7 +21,7 @@ from .errors import BadInputError, NertagError
 from .metrics import Scorer
 from .model import BINARY_TAGSET, MAX_RUN, Model, today, write_npz_atomic
 from .tags import OUTSIDE, bio_tagset, entity_types, map_types, to_binary
-from .vocab import build_features, encode_tags
+from .vocab import N_TEMPLATES, build_features, encode_tags
 
 CHECKPOINT_VERSION = 1
 
@@ -55,8 +55,9 @@ class Trainer:
     """Holds the state of one training run; ``run()`` yields progress events (dicts)."""
 
     def __init__(self, train_corpora, dev_corpus=None, config=None, type_map=None,
-                 checkpoint_dir=None, resume=False):
+                 checkpoint_dir=None, resume=False, embeddings=None):
         self.config = config or TrainConfig()
+        self.embeddings = embeddings  # (words, (n, d) vectors) from corpus.read_embeddings
         self.type_map = dict(type_map or {})
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -123,8 +124,14 @@ class Trainer:
 
         features = build_features([_Tokens(t) for t, _ in self.train_sentences], cfg.min_count,
                                   cfg.max_features)
+        if self.embeddings is not None:  # words with vectors get a row even if train lacks them
+            known = set(features)
+            features += [f for f in dict.fromkeys("l:" + w.lower() for w in self.embeddings[0])
+                         if f not in known]
         model = Model.new(features, self.tagset, cfg.hidden, cfg.seed,
                           config={"binary": cfg.binary, "type_map": self.type_map})
+        if self.embeddings is not None:
+            _init_from_embeddings(model, *self.embeddings, seed=cfg.seed)
         X, Y, starts = self._encode(model)
         cased = self._case_variants(model) if cfg.case_augment > 0 else None
         N = len(Y)
@@ -372,3 +379,19 @@ def _short_name(path):
     apart, without the trainer's own folders."""
     parts = os.path.normpath(path).split(os.sep)
     return "/".join(p for p in parts[-2:] if p not in ("", ".", ".."))
+
+
+def _init_from_embeddings(model, words, vectors, seed):
+    """Start the rows of lower-cased word features from pretrained vectors, through a fixed
+    random projection to the 2H row width (it keeps the vectors' geometry, so words with near
+    vectors start with near rows, seen in training or not). Rows keep the initial scale."""
+    Wax = model.weights["Wax"]
+    rng = np.random.default_rng([seed, 7])
+    projection = rng.normal(0.0, 1.0 / np.sqrt(N_TEMPLATES), size=(vectors.shape[1],
+                                                                   Wax.shape[1]))
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    index = model.featurizer.index
+    for word, vector in zip(words, unit):
+        row = index.get("l:" + word.lower())
+        if row is not None:
+            Wax[row] = vector @ projection
