@@ -158,6 +158,9 @@ def _print_scores(result):
 @click.option("--epochs", type=click.IntRange(1), help="At most this many epochs [40].")
 @click.option("--seed", type=int, help="Random seed [1].")
 @click.option("--binary", is_flag=True, help="The lecture's task: entity (1) or not (0).")
+@click.option("--crf/--no-crf", default=None,
+              help="A linear-chain CRF over the logits (default), or the lecture's per-step "
+                   "cross-entropy (--no-crf).")
 @click.option("--hidden", type=click.IntRange(1, 2048), help="Units a direction [100].")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam step size [0.002].")
 @click.option("--batch-size", type=click.IntRange(1), help="Sentences a batch [32].")
@@ -188,9 +191,7 @@ def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit
     if resume and not checkpoint_dir:
         raise click.UsageError("--resume needs --checkpoint DIR")
     mapping = _type_map(type_map)
-    config = TrainConfig(**{k: v for k, v in options.items() if v is not None and v is not False})
-    if options.get("binary"):
-        config.binary = True
+    config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
     corpora = [_run(read_conll, path) for path in corpus]
     dev = _join([_run(read_conll, path) for path in dev_paths]) if dev_paths else None
     embeddings = (_run(read_embeddings, embeddings_path, embeddings_limit)
@@ -303,6 +304,7 @@ class _TrainDisplay:
                 f"dev: {event['dev']}; {event['features']:,} features; tags: "
                 f"{' '.join(event['tags'])}; hidden={cfg['hidden']} lr={cfg['lr']} "
                 f"batch={cfg['batch_size']} dropout={cfg['dropout']} epochs<={cfg['epochs']} "
+                f"output={'crf' if cfg['crf'] and not cfg['binary'] else 'per-step'} "
                 f"seed={cfg['seed']} threads={event['threads']}")
             if event["resumed_epoch"]:
                 self.echo(f"resumed after epoch {event['resumed_epoch']}")

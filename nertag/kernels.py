@@ -181,15 +181,100 @@ def _backprop_direction(s, e, d, Waa, A, dZ, gWaa, gba):
         t -= step
 
 
-@njit(**_PARALLEL_JIT)
-def loss_and_grads(X, starts, Y, keep, grad_scale, Wax, Waa, ba, Wya, by,
-                   A, dZ, loss, gWaa, gba, gWya, gby):
-    """Forward, per-step cross-entropy and BPTT for a mini-batch, one sentence per task.
+@njit(**_JIT)
+def _logits(A, t, keep, Wya, by, out):
+    """out <- Wya (a<t> * keep) + by: (K,)."""
+    K, H2 = Wya.shape
+    for k in range(K):
+        acc = by[k]
+        for j in range(H2):
+            acc += Wya[k, j] * (A[t, j] * keep[j])
+        out[k] = acc
 
+
+@njit(**_JIT)
+def _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale):
+    """Linear-chain CRF over the emissions D[s:e] (the logits): returns -log p(gold path) and
+    leaves in D[s:e] its gradient wrt the emissions (times grad_scale), adding the gradient wrt
+    the transition scores Wyy (K+1, K; row K is the start) to gWyy. Only transitions that
+    ``allowed`` permits are in the sum (the decoder emits only those).
+
+    Scaled forward-backward (no logarithms in the inner loops): psi<t> = exp(D<t> - max D<t>),
+    M = exp(Wyy) masked, Alpha and Beta normalised each step by c<t>, so
+    log Z = sum_t (log c<t> + max D<t>) and the marginals are Alpha * Beta."""
+    K = D.shape[1]
+    T = e - s
+    M = np.zeros((K + 1, K), dtype=np.float64)
+    for i in range(K + 1):
+        for j in range(K):
+            if allowed[i, j]:
+                M[i, j] = np.exp(Wyy[i, j])
+    gold = Wyy[K, Y[s]] + D[s, Y[s]]
+    for t in range(s + 1, e):
+        gold += Wyy[Y[t - 1], Y[t]] + D[t, Y[t]]
+    c = np.empty(T, dtype=np.float64)
+    log_z = 0.0
+    for t in range(s, e):  # D<t> <- psi<t>
+        top = D[t, 0]
+        for j in range(1, K):
+            top = max(top, D[t, j])
+        log_z += top
+        for j in range(K):
+            D[t, j] = np.exp(D[t, j] - top)
+    for t in range(s, e):  # forward
+        total = 0.0
+        for j in range(K):
+            if t == s:
+                acc = M[K, j]
+            else:
+                acc = 0.0
+                for i in range(K):
+                    acc += Alpha[t - 1, i] * M[i, j]
+            Alpha[t, j] = acc * D[t, j]
+            total += Alpha[t, j]
+        c[t - s] = total
+        log_z += np.log(total)
+        for j in range(K):
+            Alpha[t, j] /= total
+    for i in range(K):
+        Beta[e - 1, i] = 1.0
+    for t in range(e - 2, s - 1, -1):  # backward, with the forward pass's scales
+        for i in range(K):
+            acc = 0.0
+            for j in range(K):
+                acc += M[i, j] * D[t + 1, j] * Beta[t + 1, j]
+            Beta[t, i] = acc / c[t + 1 - s]
+    # transition gradients: expected counts minus the gold path's counts
+    for j in range(K):
+        gWyy[K, j] += grad_scale * Alpha[s, j] * Beta[s, j]
+    gWyy[K, Y[s]] -= grad_scale
+    for t in range(s + 1, e):
+        scale = grad_scale / c[t - s]
+        for i in range(K):
+            a = Alpha[t - 1, i] * scale
+            for j in range(K):
+                gWyy[i, j] += a * M[i, j] * D[t, j] * Beta[t, j]
+        gWyy[Y[t - 1], Y[t]] -= grad_scale
+    for t in range(s, e):  # emission gradients: marginals minus the gold one-hot
+        for j in range(K):
+            D[t, j] = grad_scale * Alpha[t, j] * Beta[t, j]
+        D[t, Y[t]] -= grad_scale
+    return log_z - gold
+
+
+@njit(**_PARALLEL_JIT)
+def loss_and_grads(X, starts, Y, keep, grad_scale, Wax, Waa, ba, Wya, by, Wyy, allowed, crf,
+                   A, dZ, D, Alpha, Beta, loss, gWaa, gba, gWya, gby, gWyy):
+    """Forward, loss and BPTT for a mini-batch, one sentence per task.
+
+    The loss is the lecture's per-step cross-entropy (softmax, or sigmoid when K == 1), or with
+    ``crf`` the negative log-likelihood of a linear-chain CRF whose emissions are the logits
+    Wya a<t> + by and whose transition scores are Wyy (K+1, K).
     keep (N, 2H) is the dropout mask already divided by the keep probability (ones for none).
     Per-sentence outputs, so the result does not depend on the thread count:
-    loss (S,) summed cross-entropy; gWaa (S, 2, H, H), gba (S, 2, H), gWya (S, K, 2H), gby (S, K)
+    loss (S,); gWaa (S, 2, H, H), gba (S, 2, H), gWya (S, K, 2H), gby (S, K), gWyy (S, K+1, K)
     the gradients of grad_scale * loss; dZ (N, 2H) dL/dz<t>, to scatter into Wax's rows.
+    D, Alpha, Beta (N, K) are work space.
     """
     S = starts.shape[0] - 1
     K, H2 = Wya.shape
@@ -197,30 +282,38 @@ def loss_and_grads(X, starts, Y, keep, grad_scale, Wax, Waa, ba, Wya, by,
         s, e = starts[si], starts[si + 1]
         _cell_direction(X, s, e, 0, Wax, Waa, ba, A)
         _cell_direction(X, s, e, 1, Wax, Waa, ba, A)
-        p = np.empty(K, dtype=Wax.dtype)
         total = loss[si] - loss[si]
         gWaa[si] = 0
         gba[si] = 0
         gWya[si] = 0
         gby[si] = 0
-        for t in range(s, e):
-            lse = _output(A, t, keep[t], Wya, by, p)
-            y = Y[t]
-            if K == 1:  # sigmoid cross-entropy, from the logit for stability
-                total += max(lse, 0) - lse * y + np.log1p(np.exp(-abs(lse)))
-                p[0] -= y
-            else:  # softmax cross-entropy: -log p[y] = lse - logit[y]
-                total += -np.log(max(p[y], 1e-30))
-                p[y] -= 1
-            for k in range(K):  # p is now dL/dlogits
-                p[k] *= grad_scale
-                gby[si, k] += p[k]
+        gWyy[si] = 0
+        if crf:
+            for t in range(s, e):
+                _logits(A, t, keep[t], Wya, by, D[t])
+            total += _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy[si], grad_scale)
+        else:
+            for t in range(s, e):
+                p = D[t]
+                lse = _output(A, t, keep[t], Wya, by, p)
+                y = Y[t]
+                if K == 1:  # sigmoid cross-entropy, from the logit for stability
+                    total += max(lse, 0) - lse * y + np.log1p(np.exp(-abs(lse)))
+                    p[0] -= y
+                else:  # softmax cross-entropy: -log p[y]
+                    total += -np.log(max(p[y], 1e-30))
+                    p[y] -= 1
+                for k in range(K):  # p is now dL/dlogits
+                    p[k] *= grad_scale
+        for t in range(s, e):  # the output layer, from dL/dlogits in D
+            for k in range(K):
+                gby[si, k] += D[t, k]
             for j in range(H2):
                 a_kept = A[t, j] * keep[t, j]
                 acc = dZ[t, j] - dZ[t, j]
                 for k in range(K):
-                    gWya[si, k, j] += p[k] * a_kept
-                    acc += Wya[k, j] * p[k]
+                    gWya[si, k, j] += D[t, k] * a_kept
+                    acc += Wya[k, j] * D[t, k]
                 dZ[t, j] = acc * keep[t, j]
         loss[si] = total
         _backprop_direction(s, e, 0, Waa, A, dZ, gWaa[si], gba[si])

@@ -23,7 +23,7 @@ from .vocab import N_TEMPLATES, Featurizer
 
 FORMAT = "nertag"
 FORMAT_VERSION = 1
-WEIGHTS = ("Wax", "Waa", "ba", "Wya", "by")
+WEIGHTS = ("Wax", "Waa", "ba", "Wya", "by", "Wyy")
 # Wax is stored as int8 rows with a float32 scale a row (a quarter of the float32 size; the
 # rounding error is below 0.4% of the row's largest weight); the other weights as float32
 KEYS = frozenset(("format_version", "meta", "features", "tagset", "Wax_scale") + WEIGHTS)
@@ -42,6 +42,7 @@ def weight_shapes(n_features, hidden, n_outputs):
         "ba": (2, H),
         "Wya": (n_outputs, 2 * H),
         "by": (n_outputs,),
+        "Wyy": (n_outputs + 1, n_outputs),  # CRF transition scores; row K is the start
     }
 
 
@@ -54,13 +55,14 @@ def init_weights(n_features, hidden, n_outputs, seed, dtype=np.float32):
     Waa = np.stack([np.linalg.qr(rng.normal(size=(H, H)))[0] for _ in range(2)])
     Wya = rng.normal(0.0, 1.0 / np.sqrt(2 * H), size=(n_outputs, 2 * H))
     weights = {"Wax": Wax, "Waa": Waa, "ba": np.zeros((2, H)), "Wya": Wya,
-               "by": np.zeros(n_outputs)}
+               "by": np.zeros(n_outputs), "Wyy": np.zeros((n_outputs + 1, n_outputs))}
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in weights.items()}
 
 
 class Model:
     """A trained tagger. ``tagset`` is ``("0", "1")`` for the binary task (one sigmoid output),
-    else BIO tags with ``O`` first (one softmax output per tag)."""
+    else BIO tags with ``O`` first (one softmax output per tag, or with ``config["crf"]`` the
+    emissions of a linear-chain CRF whose transition scores are ``Wyy``)."""
 
     def __init__(self, features, tagset, weights, config, meta=None):
         self.features = list(features)
@@ -75,6 +77,10 @@ class Model:
     @property
     def binary(self):
         return tuple(self.tagset) == BINARY_TAGSET
+
+    @property
+    def crf(self):
+        return bool(self.config.get("crf")) and not self.binary
 
     @property
     def hidden(self):
@@ -96,10 +102,11 @@ class Model:
         """(N, F) feature ids and (S+1,) sentence starts -> (N, K) output probabilities."""
         return forward_probs_numpy(self.weights, starts, input_sums(self.weights["Wax"], X))
 
-    def _tag_probabilities(self, tokens, starts):
-        """(N, K) probabilities of tokens, through the per-string cache of input sums."""
+    def _tag_outputs(self, tokens, starts):
+        """(N, K) outputs of tokens (probabilities, or CRF emissions), through the per-string
+        cache of input sums."""
         table, ids = self._input_sums(tokens)
-        return forward_probs_numpy(self.weights, starts, table, ids)
+        return forward_probs_numpy(self.weights, starts, table, ids, logits=self.crf)
 
     def weights_changed(self):
         """Drop what was computed from the weights (training updates them in place)."""
@@ -148,8 +155,11 @@ class Model:
         tokens = [tok for i, s, e in runs for tok in sentences[i][s:e]]
         lengths = np.array([e - s for _, s, e in runs], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)])
-        P = self._tag_probabilities(tokens, starts)
-        tag_ids, scores = decode(P, starts, self._allowed)
+        outputs = self._tag_outputs(tokens, starts)
+        if self.crf:
+            tag_ids, scores = decode_crf(outputs, starts, self._allowed, self.weights["Wyy"])
+        else:
+            tag_ids, scores = decode(outputs, starts, self._allowed)
         # whole-batch conversions (C loops), then a slice a sentence; the runs of a sentence
         # are consecutive, so a sentence is tokens starts[first run] .. starts[last run + 1]
         tags = self.ids_to_tags(tag_ids)
@@ -351,13 +361,14 @@ def input_sums(Wax, X):
     return E
 
 
-def forward_probs_numpy(weights, starts, inputs, ids=None):
+def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False):
     """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities
-    from Wax x<t>, given as inputs (N, 2H), or as rows ``inputs[ids]`` of a table.
+    (or with ``logits`` the logits Wya a<t> + by) from Wax x<t>, given as inputs (N, 2H), or as
+    rows ``inputs[ids]`` of a table.
 
     Sentences are sorted by length and cut into batches of at most BATCH_TOKENS padded tokens,
     so each time step is one (B, H) x (H, H) product and memory stays bounded."""
-    Waa, ba, Wya, by = (weights[k] for k in WEIGHTS[1:])
+    Waa, ba, Wya, by = (weights[k] for k in WEIGHTS[1:5])
     H = Waa.shape[1]
     K = Wya.shape[0]
     N = int(starts[-1])
@@ -381,8 +392,8 @@ def forward_probs_numpy(weights, starts, inputs, ids=None):
                        np.empty((B, H), dtype=np.float32), None)
         backward.result()
         mask = valid.T  # (T, B)
-        logits = A[mask] @ Wya.T + by  # (n, K)
-        P[index.T[mask]] = _probabilities(logits)
+        out = A[mask] @ Wya.T + by  # (n, K) logits
+        P[index.T[mask]] = out if logits else _probabilities(out)
     return P
 
 
@@ -496,10 +507,53 @@ def _invalid_sentences(ids, starts, allowed):
     return np.unique(sentence_of[bad_token])
 
 
-def viterbi(logP, starts, allowed):
-    """Best valid path of each sentence; (N, K) log-probs -> (N,) tag ids."""
+def decode_crf(emissions, starts, allowed, Wyy):
+    """CRF decoding: the best valid path under emissions + transition scores, and each chosen
+    tag's marginal probability."""
+    transitions = np.where(allowed, Wyy, -np.inf)
+    ids = viterbi(emissions, starts, allowed, transitions)
+    marginals = crf_marginals(emissions, starts, transitions)
+    return ids, marginals[np.arange(len(ids)), ids]
+
+
+def crf_marginals(emissions, starts, transitions):
+    """p(y<t> = k | sentence) under a linear-chain CRF, by forward-backward in log space,
+    sentences stepped together: (N, K) emissions, (K+1, K) transitions -> (N, K)."""
+    N, K = emissions.shape
+    out = np.zeros((N, K), dtype=np.float64)
+    trans = transitions[:K]
+    for _, valid, index in length_groups(starts):
+        B, T = valid.shape
+        if T == 0:
+            continue
+        E = emissions[index].astype(np.float64)  # (B, T, K)
+        alpha = np.empty((B, T, K))
+        beta = np.zeros((B, T, K))
+        alpha[:, 0] = transitions[K] + E[:, 0]
+        for t in range(1, T):
+            alpha[:, t] = _logsumexp(alpha[:, t - 1, :, None] + trans[None], axis=1) + E[:, t]
+        for t in range(T - 2, -1, -1):
+            nxt = _logsumexp(trans[None] + (E[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
+            beta[:, t] = np.where(valid[:, t + 1, None], nxt, 0.0)  # past the end: nothing
+        lengths = valid.sum(axis=1)
+        log_z = _logsumexp(alpha[np.arange(B), lengths - 1], axis=1)  # (B,)
+        marg = np.exp(alpha + beta - log_z[:, None, None])
+        out[index[valid]] = marg[valid]
+    return out
+
+
+def _logsumexp(x, axis):
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
+
+
+def viterbi(logP, starts, allowed, transitions=None):
+    """Best valid path of each sentence: (N, K) log-probs (or emissions) and optional
+    (K+1, K) transition scores -> (N,) tag ids."""
     N, K = logP.shape
-    penalty = np.where(allowed, 0.0, -np.inf)  # (K+1, K): row K is the start
+    penalty = np.where(allowed, 0.0 if transitions is None else transitions, -np.inf)
     ids = np.zeros(N, dtype=np.int64)
     keep = np.arange(K)
     for _, valid, index in length_groups(starts):

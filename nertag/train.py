@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import BadInputError, NertagError
 from .metrics import Scorer
-from .model import BINARY_TAGSET, MAX_RUN, Model, today, write_npz_atomic
+from .model import BINARY_TAGSET, MAX_RUN, Model, allowed_transitions, today, write_npz_atomic
 from .tags import OUTSIDE, bio_tagset, entity_types, map_types, to_binary
 from .vocab import N_TEMPLATES, build_features, encode_tags
 
@@ -44,6 +44,7 @@ class TrainConfig:
     seed: int = 1
     threads: int = 0  # 0: all cores
     binary: bool = False  # the lecture's entity / not-entity task (sigmoid output)
+    crf: bool = True  # a linear-chain CRF over the logits instead of per-step cross-entropy
     dev_fraction: float = 0.1  # held out of train when no dev set is given
 
 
@@ -129,7 +130,8 @@ class Trainer:
             features += [f for f in dict.fromkeys("l:" + w.lower() for w in self.embeddings[0])
                          if f not in known]
         model = Model.new(features, self.tagset, cfg.hidden, cfg.seed,
-                          config={"binary": cfg.binary, "type_map": self.type_map})
+                          config={"binary": cfg.binary, "type_map": self.type_map,
+                                  "crf": cfg.crf and not cfg.binary})
         if self.embeddings is not None:
             _init_from_embeddings(model, *self.embeddings, seed=cfg.seed)
         X, Y, starts = self._encode(model)
@@ -147,6 +149,8 @@ class Trainer:
                "config": asdict(cfg), "resumed_epoch": state["epoch"]}
 
         w = model.weights
+        allowed = (np.ones((K + 1, K), dtype=np.bool_) if model.binary
+                   else allowed_transitions(model.tagset))
         grads = {k: np.zeros_like(v) for k, v in w.items() if k != "Wax"}
         gWax = np.zeros_like(w["Wax"])
         touched = np.zeros(len(features), dtype=np.bool_)
@@ -181,18 +185,20 @@ class Trainer:
                 keep = _dropout_mask(rng, len(tok), 2 * H, cfg.dropout)
                 S = len(batch)
                 buffers = state["buffers"](S, len(tok))
-                A, dZ, loss, gWaa_s, gba_s, gWya_s, gby_s = buffers
-                kernels.loss_and_grads(Xb, bstarts, Y[tok], keep, np.float32(1.0 / len(tok)),
-                                       w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"],
-                                       A[:len(tok)], dZ[:len(tok)], loss[:S], gWaa_s[:S],
-                                       gba_s[:S], gWya_s[:S], gby_s[:S])
+                A, dZ, D, Alpha, Beta, loss, gWaa_s, gba_s, gWya_s, gby_s, gWyy_s = buffers
+                n = len(tok)
+                kernels.loss_and_grads(Xb, bstarts, Y[tok], keep, np.float32(1.0 / n),
+                                       w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
+                                       allowed, model.crf, A[:n], dZ[:n], D[:n], Alpha[:n],
+                                       Beta[:n], loss[:S], gWaa_s[:S], gba_s[:S], gWya_s[:S],
+                                       gby_s[:S], gWyy_s[:S])
                 batch_loss = float(loss[:S].sum())
                 if not np.isfinite(batch_loss):
                     raise TrainingDiverged(
                         f"the loss became {batch_loss} in epoch {epoch}; nothing was written "
                         f"from this run after its best epoch (try a lower --lr than {cfg.lr})")
                 for name, per_sentence in (("Waa", gWaa_s), ("ba", gba_s), ("Wya", gWya_s),
-                                           ("by", gby_s)):
+                                           ("by", gby_s), ("Wyy", gWyy_s)):
                     kernels.sum_rows(per_sentence[:S].reshape(S, -1), grads[name].reshape(-1))
                 rows = kernels.scatter_wax_grad(Xb, dZ[:len(tok)], gWax, touched)
                 norm2 = kernels.sum_squares_rows(gWax, rows)
@@ -359,9 +365,11 @@ class _Buffers:
             n, most, H2, H, K = self.sentences, self.tokens, self.H2, self.H, self.K
             self.arrays = (
                 np.zeros((most, H2), np.float32), np.zeros((most, H2), np.float32),
+                np.zeros((most, K), np.float32), np.zeros((most, K), np.float64),
+                np.zeros((most, K), np.float64),
                 np.zeros(n, np.float64), np.zeros((n, 2, H, H), np.float32),
                 np.zeros((n, 2, H), np.float32), np.zeros((n, K, H2), np.float32),
-                np.zeros((n, K), np.float32))
+                np.zeros((n, K), np.float32), np.zeros((n, K + 1, K), np.float32))
         return self.arrays
 
 

@@ -29,6 +29,30 @@ def forward(X, Wax, Waa, ba, Wya, by, keep=None):
     return A, P
 
 
+def forward_logits(X, Wax, Waa, ba, Wya, by):
+    """One sentence's logits Wya a<t> + by: (T, K)."""
+    A, _ = forward(X, Wax, Waa, ba, Wya, by)
+    return A @ Wya.T + by
+
+
+def crf_nll(emissions, Y, Wyy, allowed):
+    """-log p(Y) under a linear-chain CRF, the partition function by enumerating every path
+    whose transitions are allowed (row K of Wyy and allowed is the start)."""
+    import itertools
+
+    T, K = emissions.shape
+
+    def score(path):
+        if not allowed[K, path[0]] or any(not allowed[a, b] for a, b in zip(path, path[1:])):
+            return None
+        return (Wyy[K, path[0]] + sum(emissions[t, k] for t, k in enumerate(path))
+                + sum(Wyy[a, b] for a, b in zip(path, path[1:])))
+
+    scores = [s for s in map(score, itertools.product(range(K), repeat=T)) if s is not None]
+    log_z = np.log(np.sum(np.exp(scores)))
+    return float(log_z - score(list(Y)))
+
+
 def loss(X, Y, weights, keep=None):
     """Summed per-step cross-entropy of one sentence (the lecture's L = sum_t L<t>)."""
     _, P = forward(X, *(weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by")), keep=keep)

@@ -298,3 +298,16 @@ def test_eval_map_renames_gold_types(sample_model_path, tmp_path):
     assert plain["f1"] == 0.0
     assert mapped["per_type"]["PER"]["gold"] == 2 and "tim" not in mapped["per_type"]
     assert mapped["f1"] > 0.5
+
+
+def test_train_crf_is_default_and_no_crf_gives_the_lectures_loss(tmp_path):
+    for flag, expect in ((), True), (("--no-crf",), False):
+        out = tmp_path / f"m{expect}.npz"
+        result = invoke("train", SAMPLES / "train.conll", "-o", out, "--epochs", "1", "--hidden",
+                        "8", "-q", *flag)
+        assert result.exit_code == 0, result.output
+        model = load_model(out)
+        assert model.crf is expect
+        tagged = invoke("tag", "-m", out, "-f", "json", "Harry Potter met Ada")
+        scores = [t["score"] for t in json.loads(tagged.output)["tokens"]]
+        assert all(0.0 <= s <= 1.0 for s in scores)

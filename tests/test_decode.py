@@ -112,3 +112,43 @@ def test_featurizer_grows_past_its_first_table():
     assert X[17, 0] == features.index("w:17") and X[2999, 1] == features.index("l:2999")
     assert X[3017].tolist() == X[17].tolist()
     assert X[5, 0] == 0  # w:5 unknown -> the w template's unknown row
+
+
+def brute_force_crf(E, transitions):
+    """Best path and marginals of a CRF by enumerating every path (tiny cases)."""
+    import itertools
+
+    T, K = E.shape
+    paths, scores = [], []
+    for path in itertools.product(range(K), repeat=T):
+        score = transitions[K, path[0]] + sum(E[t, k] for t, k in enumerate(path)) + sum(
+            transitions[a, b] for a, b in zip(path, path[1:]))
+        paths.append(path)
+        scores.append(score)
+    scores = np.array(scores)
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    marginals = np.zeros((T, K))
+    for path, p in zip(paths, probs):
+        for t, k in enumerate(path):
+            marginals[t, k] += p
+    return list(paths[int(np.argmax(scores))]), marginals
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.integers(0, 10_000))
+def test_crf_decoding_and_marginals_match_brute_force(lengths, seed):
+    from nertag.model import crf_marginals, decode_crf
+
+    rng = np.random.default_rng(seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    E = rng.normal(0, 2, size=(starts[-1], 5)).astype(np.float32)
+    Wyy = rng.normal(0, 1, size=(6, 5))
+    transitions = np.where(ALLOWED, Wyy, -np.inf)
+    ids, scores = decode_crf(E, starts, ALLOWED, Wyy)
+    marginals = crf_marginals(E, starts, transitions)
+    for s, e in zip(starts[:-1], starts[1:]):
+        best, expect = brute_force_crf(E[s:e].astype(np.float64), transitions)
+        assert list(ids[s:e]) == best
+        np.testing.assert_allclose(marginals[s:e], expect, atol=1e-9)
+    np.testing.assert_allclose(scores, marginals[np.arange(len(ids)), ids])

@@ -13,9 +13,10 @@ from . import reference
 from .conftest import random_batch
 
 NAMES = ("Wax", "Waa", "ba", "Wya", "by")
+ALL_NAMES = NAMES + ("Wyy",)
 
 
-def kernel_loss_and_grads(weights, X, starts, Y, keep=None):
+def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=None):
     """Total loss and dense gradients of every parameter, from the kernels."""
     w = weights
     N, S = len(X), len(starts) - 1
@@ -24,14 +25,18 @@ def kernel_loss_and_grads(weights, X, starts, Y, keep=None):
     dt = w["Wax"].dtype
     if keep is None:
         keep = np.ones((N, 2 * H), dtype=dt)
+    if allowed is None:
+        allowed = np.ones((K + 1, K), dtype=np.bool_)
     A, dZ = np.zeros((N, 2 * H), dt), np.zeros((N, 2 * H), dt)
+    D, Alpha, Beta = np.zeros((N, K), dt), np.zeros((N, K)), np.zeros((N, K))
     loss = np.zeros(S)
     per = [np.zeros((S, 2, H, H), dt), np.zeros((S, 2, H), dt), np.zeros((S, K, 2 * H), dt),
-           np.zeros((S, K), dt)]
+           np.zeros((S, K), dt), np.zeros((S, K + 1, K), dt)]
     kernels.loss_and_grads(X, starts, Y, keep, dt.type(1.0), w["Wax"], w["Waa"], w["ba"],
-                           w["Wya"], w["by"], A, dZ, loss, *per)
+                           w["Wya"], w["by"], w["Wyy"], allowed, crf, A, dZ, D, Alpha, Beta,
+                           loss, *per)
     grads = {}
-    for name, p in zip(("Waa", "ba", "Wya", "by"), per):
+    for name, p in zip(("Waa", "ba", "Wya", "by", "Wyy"), per):
         grads[name] = np.zeros_like(w[name])
         kernels.sum_rows(p.reshape(S, -1), grads[name].reshape(-1))
     grads["Wax"] = np.zeros_like(w["Wax"])
@@ -66,22 +71,36 @@ def test_kernel_matches_reference(small_net, rng):
                                    err_msg=name)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_gradient_matches_finite_differences(small_net, rng, name):
+@pytest.mark.parametrize("crf", [False, True], ids=["cross-entropy", "crf"])
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_gradient_matches_finite_differences(small_net, rng, name, crf):
     """Central differences of the kernel's own float64 loss, for every entry of the parameter
     (every row of Wax the batch uses, and some it does not)."""
     weights, X, starts, Y = small_net
+    K = weights["Wya"].shape[0]
+    if name == "Wyy" and not crf or crf and K == 1:
+        pytest.skip("transition scores exist only in the CRF loss, for typed tags")
+    weights["Wyy"] += rng.normal(0, 0.5, size=weights["Wyy"].shape)
+    allowed = np.ones((K + 1, K), dtype=np.bool_)
+    if crf:
+        allowed[rng.random(allowed.shape) < 0.2] = False  # some transitions forbidden...
+        allowed[K, Y[starts[:-1]]] = True  # ...but never the gold ones
+        allowed[Y[:-1], Y[1:]] = True
     keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
-    _, grads = kernel_loss_and_grads(weights, X, starts, Y, keep)
+
+    def run(w):
+        return kernel_loss_and_grads(w, X, starts, Y, keep, crf, allowed)
+
+    _, grads = run(weights)
     param = weights[name]
     numeric = np.zeros_like(param)
     eps = 1e-6
     for index in np.ndindex(param.shape):
         old = param[index]
         param[index] = old + eps
-        up, _ = kernel_loss_and_grads(weights, X, starts, Y, keep)
+        up, _ = run(weights)
         param[index] = old - eps
-        down, _ = kernel_loss_and_grads(weights, X, starts, Y, keep)
+        down, _ = run(weights)
         param[index] = old
         numeric[index] = (up - down) / (2 * eps)
     error = np.linalg.norm(grads[name] - numeric) / (
@@ -160,3 +179,27 @@ def test_adam_rows_updates_only_touched_rows(rng):
     assert list(np.flatnonzero(changed)) == [1, 4]
     assert not touched.any()
     assert np.all(G[[1, 4]] == 0) and np.all(G[[0, 2, 3, 5]] != 0)
+
+
+def test_crf_loss_matches_brute_force(small_net, rng):
+    """The CRF loss against enumeration of every allowed path (tiny sentences)."""
+    weights, X, starts, Y = small_net
+    K = weights["Wya"].shape[0]
+    if K == 1:
+        pytest.skip("CRF is for typed tags")
+    weights["Wyy"] += rng.normal(0, 0.7, size=weights["Wyy"].shape)
+    allowed = np.ones((K + 1, K), dtype=np.bool_)
+    allowed[0, 2] = allowed[K, 3] = False
+    Y = Y.copy()
+    for s in starts[:-1]:
+        if not allowed[K, Y[s]]:
+            Y[s] = 0
+    for t in range(1, len(Y)):
+        if t not in starts and not allowed[Y[t - 1], Y[t]]:
+            Y[t] = 0
+    loss, _ = kernel_loss_and_grads(weights, X, starts, Y, crf=True, allowed=allowed)
+    expected = 0.0
+    for s, e in zip(starts[:-1], starts[1:]):
+        emissions = reference.forward_logits(X[s:e], *(weights[k] for k in NAMES))
+        expected += reference.crf_nll(emissions, Y[s:e], weights["Wyy"], allowed)
+    assert loss == pytest.approx(expected, rel=1e-10)
