@@ -537,8 +537,8 @@ def crf_marginals(emissions, starts, transitions):
             beta[:, t] = np.where(valid[:, t + 1, None], nxt, 0.0)  # past the end: nothing
         lengths = valid.sum(axis=1)
         log_z = _logsumexp(alpha[np.arange(B), lengths - 1], axis=1)  # (B,)
-        marg = np.exp(alpha + beta - log_z[:, None, None])
-        out[index[valid]] = marg[valid]
+        sentence = np.nonzero(valid)[0]  # of each real (not padding) position
+        out[index[valid]] = np.exp(alpha[valid] + beta[valid] - log_z[sentence][:, None])
     return out
 
 
