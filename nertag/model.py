@@ -517,36 +517,33 @@ def decode_crf(emissions, starts, allowed, Wyy):
 
 
 def crf_marginals(emissions, starts, transitions):
-    """p(y<t> = k | sentence) under a linear-chain CRF, by forward-backward in log space,
-    sentences stepped together: (N, K) emissions, (K+1, K) transitions -> (N, K)."""
+    """p(y<t> = k | sentence) under a linear-chain CRF, by scaled forward-backward (products
+    of probabilities renormalised each step: no logarithms), sentences stepped together:
+    (N, K) emissions, (K+1, K) transitions (-inf where not allowed) -> (N, K)."""
     N, K = emissions.shape
     out = np.zeros((N, K), dtype=np.float64)
-    trans = transitions[:K]
+    M = np.exp(transitions)  # (K+1, K); 0 where not allowed
+    step, step_t = M[:K], np.ascontiguousarray(M[:K].T)
     for _, valid, index in length_groups(starts):
         B, T = valid.shape
         if T == 0:
             continue
         E = emissions[index].astype(np.float64)  # (B, T, K)
+        psi = np.exp(E - E.max(axis=2, keepdims=True))
         alpha = np.empty((B, T, K))
-        beta = np.zeros((B, T, K))
-        alpha[:, 0] = transitions[K] + E[:, 0]
-        for t in range(1, T):
-            alpha[:, t] = _logsumexp(alpha[:, t - 1, :, None] + trans[None], axis=1) + E[:, t]
+        c = np.empty((B, T))
+        a = M[K] * psi[:, 0]
+        for t in range(T):
+            if t:
+                a = (alpha[:, t - 1] @ step) * psi[:, t]
+            c[:, t] = np.maximum(a.sum(axis=1), 1e-300)
+            alpha[:, t] = a / c[:, t, None]
+        beta = np.ones((B, T, K))
         for t in range(T - 2, -1, -1):
-            nxt = _logsumexp(trans[None] + (E[:, t + 1] + beta[:, t + 1])[:, None, :], axis=2)
-            beta[:, t] = np.where(valid[:, t + 1, None], nxt, 0.0)  # past the end: nothing
-        lengths = valid.sum(axis=1)
-        log_z = _logsumexp(alpha[np.arange(B), lengths - 1], axis=1)  # (B,)
-        sentence = np.nonzero(valid)[0]  # of each real (not padding) position
-        out[index[valid]] = np.exp(alpha[valid] + beta[valid] - log_z[sentence][:, None])
+            b = ((psi[:, t + 1] * beta[:, t + 1]) @ step_t) / c[:, t + 1, None]
+            beta[:, t] = np.where(valid[:, t + 1, None], b, 1.0)  # past the end: nothing
+        out[index[valid]] = alpha[valid] * beta[valid]
     return out
-
-
-def _logsumexp(x, axis):
-    top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.squeeze(top, axis) + np.log(np.sum(np.exp(x - top), axis=axis))
 
 
 def viterbi(logP, starts, allowed, transitions=None):
