@@ -309,7 +309,7 @@ class _TrainDisplay:
             if event["resumed_epoch"]:
                 self.echo(f"resumed after epoch {event['resumed_epoch']}")
             if not _kernels_cached():
-                self.echo("compiling the training kernels (first run only: about 20 s)...")
+                self.echo("compiling the training kernels (first run only: 10-30 s)")
         elif kind == "batch" and self.progress is not None:
             if self.task is None:
                 self.task = self.progress.add_task("", total=event["of"], epoch=event["epoch"],
