@@ -168,17 +168,30 @@ def read_conll(path, with_tags=True, max_tokens=None):
 READ_CHUNK = 1 << 20
 
 
-def iter_line_batches(path):
+def iter_line_batches(path, span=None):
     """Batches of lines from a file or stdin as soon as they arrive: ``(number of the first
-    line, [lines])``, line ends removed.
+    line, [lines])``, line ends removed. ``span=(start, stop)`` reads only those bytes of a
+    regular file (``stop`` None: to the end); line numbers then count from the span's start.
 
     Each read takes what is available (up to READ_CHUNK bytes), so a file is read in large
     batches while an interactive pipe gets each line answered when it comes. Text to tag is
     decoded leniently: bytes that are not UTF-8 become lone surrogates, written back unchanged.
     """
     name = display_name(path)
-    stream = open_text(path)
+    stream = open_text(path) if span is None else open(_regular_file(path), "rb")
     read = getattr(stream, "read1", stream.read)  # read1: what is there, at most one syscall
+    if span is not None:
+        stream.seek(span[0])
+        left = None if span[1] is None else span[1] - span[0]
+
+        def read(n, raw=read):
+            nonlocal left
+            if left is None:
+                return raw(n)
+            chunk = raw(min(n, left)) if left > 0 else b""
+            left -= len(chunk)
+            return chunk
+
     parts = []  # bytes of a line still to be completed (a list: no quadratic joins)
     number = 1
     try:
@@ -212,11 +225,52 @@ def iter_line_batches(path):
             stream.close()
 
 
-def iter_conll_batches(path, max_tokens=None):
+def _regular_file(path):
+    """The path to reopen for a byte span: the file itself, or the file stdin was redirected
+    from."""
+    return f"/proc/self/fd/{sys.stdin.fileno()}" if path == "-" else path
+
+
+def regular_file_size(path):
+    """Size in bytes when ``path`` (or stdin, for ``-``) is a regular file that can be read in
+    parts, else None (a pipe, a terminal, a missing file)."""
+    import os
+    import stat
+
+    try:
+        if path == "-":
+            st = os.fstat(sys.stdin.fileno())
+            if os.lseek(sys.stdin.fileno(), 0, os.SEEK_CUR) != 0:
+                return None  # someone read from it already: read it as a stream
+        else:
+            st = os.stat(path)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or not os.path.exists(_regular_file(path)):
+        return None
+    return st.st_size
+
+
+def split_offset(path, around, conll):
+    """A byte offset near ``around`` where a second reader can start: just after a line end,
+    or for CoNLL after a blank line (a sentence boundary). None if there is none after it."""
+    with open(_regular_file(path), "rb") as stream:
+        stream.seek(around)
+        data = stream.read(1 << 22)
+    marks = (b"\n\n", b"\n\r\n") if conll else (b"\n",)
+    found = [data.find(m) for m in marks]
+    found = [(at, len(m)) for at, m in zip(found, marks) if at >= 0]
+    if not found:
+        return None
+    at, size = min(found)
+    return around + at + size
+
+
+def iter_conll_batches(path, max_tokens=None, span=None):
     """Batches of tag-less Sentences (token = first column, rows kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
     tokens, rows, first = [], [], 0
-    for number, lines in iter_line_batches(path):
+    for number, lines in iter_line_batches(path, span):
         done = []
         for offset, line in enumerate(lines):
             if not line or line.isspace():

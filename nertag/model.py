@@ -384,7 +384,7 @@ def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False):
         lengths = valid.sum(axis=1)
         # the two directions are independent: the backward one runs on a second thread
         # (NumPy releases the GIL in matmul and tanh), the forward one here
-        run = _second_thread().submit if B * T >= 4096 else _run_now
+        run = _second_thread().submit if B * T >= 4096 and not _SINGLE_THREADED else _run_now
         backward = run(
             _run_direction, E[:, :, H:], A[:, :, H:], WaaT[1], range(T - 1, -1, -1),
             np.empty((B, H), dtype=np.float32), lengths if lengths.min() < T else None)
@@ -398,6 +398,12 @@ def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False):
 
 
 _EXECUTOR = []
+_SINGLE_THREADED = []
+
+
+def set_single_threaded():
+    """Run both directions on this thread (when other processes already use the cores)."""
+    _SINGLE_THREADED.append(True)
 
 
 class _run_now:

@@ -1,9 +1,23 @@
 """Applying a model: tag texts or a stream, and score a corpus. The CLI calls one function
 of this module per command (besides training)."""
 
-from .corpus import iter_conll_batches, iter_line_batches, read_predictions
+import os
+import shutil
+import signal
+import tempfile
+
+from .corpus import (
+    display_name,
+    iter_conll_batches,
+    iter_line_batches,
+    read_predictions,
+    regular_file_size,
+    split_offset,
+)
+from .errors import NertagError
 from .formats import FORMATTERS, TaggedText
 from .metrics import Scorer, score
+from .model import set_single_threaded
 from .tags import binary_to_bio, map_types, to_binary
 from .text import split_tokens
 
@@ -25,30 +39,87 @@ def tag_sentences(model, sentences):
             for s, (tags, scores) in zip(sentences, results)]
 
 
-def iter_tagged(model, texts=None, path="-", input_format="text"):
+# a regular file at least this large is tagged by two processes, one a half
+SPLIT_BYTES = 1 << 21
+
+
+def iter_tagged(model, texts=None, path="-", input_format="text", span=None):
     """Batches of TaggedText records: of ``texts`` if given, else of each line (or, for
-    ``input_format="conll"``, each sentence) of ``path`` as it arrives."""
+    ``input_format="conll"``, each sentence) of ``path`` as it arrives (of the byte ``span``
+    of a regular file, if given)."""
     if texts:
         yield tag_texts(model, list(texts))
     elif input_format == "conll":
-        for sentences in iter_conll_batches(path):
+        for sentences in iter_conll_batches(path, span=span):
             yield tag_sentences(model, sentences)
     else:
-        for _, lines in iter_line_batches(path):
+        for _, lines in iter_line_batches(path, span):
             yield tag_texts(model, lines)
 
 
 def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline"):
     """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
     ``out`` is a binary stream; bytes of the input that were not UTF-8 are written back as they
-    came. Returns the number of records written."""
+    came. A large regular file is tagged in two halves by two processes (both cores), the
+    second half's output following the first's. Returns the number of records written."""
+    if not texts and hasattr(os, "fork"):
+        size = regular_file_size(path)
+        split = (split_offset(path, size // 2, input_format == "conll")
+                 if size is not None and size >= SPLIT_BYTES else None)
+        if split is not None and split < size:
+            return _tag_in_two_processes(model, out, path, input_format, output_format, split)
+    return _write_tagged(model, out, iter_tagged(model, texts, path, input_format),
+                         output_format)
+
+
+def _write_tagged(model, out, batches, output_format):
     formatter = FORMATTERS[output_format]
     n = 0
-    for records in iter_tagged(model, texts, path, input_format):
+    for records in batches:
         out.write("".join(formatter(r) for r in records).encode("utf-8", "surrogateescape"))
         out.flush()
         n += len(records)
     return n
+
+
+def _tag_in_two_processes(model, out, path, input_format, output_format, split):
+    """The first ``split`` bytes tagged here, the rest by a forked child into a temporary file
+    that is copied out afterwards (a pipe would stall the child until this half is done)."""
+    # two processes already fill two cores; and a forked child must never hand work to the
+    # parent's helper thread, which does not exist in the child
+    set_single_threaded()
+    spill = tempfile.TemporaryFile(prefix="nertag-")
+    pid = os.fork()
+    if pid == 0:  # the child: never returns, never writes to the parent's stdout
+        code = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            batches = iter_tagged(model, path=path, input_format=input_format,
+                                  span=(split, None))
+            _write_tagged(model, spill, batches, output_format)
+            spill.flush()
+            code = 0
+        except NertagError as exc:
+            os.write(2, f"Error: {exc}\n".encode("utf-8", "replace"))
+        finally:
+            os._exit(code)
+    try:
+        n = _write_tagged(model, out, iter_tagged(model, path=path, input_format=input_format,
+                                                  span=(0, split)), output_format)
+        _, status = os.waitpid(pid, 0)
+        pid = None
+        if status != 0:
+            raise NertagError("tagging the second half of the input failed",
+                              display_name(path))
+        spill.seek(0)
+        shutil.copyfileobj(spill, out, 1 << 20)
+        out.flush()
+        return n
+    finally:
+        if pid is not None:  # interrupted, or the reader went away: stop the child too
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        spill.close()
 
 
 def _gold_for(model, tags):

@@ -118,3 +118,30 @@ def test_sigterm_in_tag_exits_130(sample_model_path):
     proc.communicate(timeout=30)
     assert proc.returncode in (130, -signal.SIGTERM)
     assert os.path.exists(sample_model_path)
+
+
+def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, monkeypatch):
+    """A large regular file is tagged in two halves by two processes: the output must be the
+    same, line for line, as one process gives (text with empty lines and CRLF, and CoNLL)."""
+    import io
+
+    from nertag import tagger
+    from nertag.model import load_model
+
+    model = load_model(sample_model_path)
+    text = tmp_path / "in.txt"
+    text.write_bytes(b"".join(
+        b"Harry Potter met Ada Lovelace in London .\r\n" if i % 3 else b"\n"
+        for i in range(3001)))
+    conll = tmp_path / "in.conll"
+    conll.write_text("-DOCSTART- O\n\n" + "Harry\nPotter\nmet\nAda\n\n" * 2000)
+    for path, kind, fmt in ((text, "text", "inline"), (conll, "conll", "conll"),
+                            (text, "text", "json")):
+        outputs = []
+        for split_bytes in (1 << 40, 1000):  # never split, then split
+            monkeypatch.setattr(tagger, "SPLIT_BYTES", split_bytes)
+            out = io.BytesIO()
+            tagger.tag_stream(model, out, path=str(path), input_format=kind, output_format=fmt)
+            outputs.append(out.getvalue())
+        assert outputs[0] == outputs[1]
+        assert outputs[0].count(b"\n") >= 3000
