@@ -46,8 +46,20 @@ def word_shape(token):
     return "".join(out)
 
 
+_NOT_ASCII_LETTER = re.compile(r"[^A-Za-z]+")
+
+
 def case_class(token):
     """Capitalisation of the letters: none, lower, Title, UPPER or miXed."""
+    if token.isascii():  # the common case, with str methods at C speed
+        letters = _NOT_ASCII_LETTER.sub("", token)
+        if not letters:
+            return "none"
+        if letters.islower():
+            return "lower"
+        if letters.isupper():
+            return "upper" if len(letters) > 1 else "title"
+        return "title" if letters[0].isupper() and letters[1:].islower() else "mixed"
     letters = [ch for ch in token if ch.isalpha()]
     if not letters:
         return "none"

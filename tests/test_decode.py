@@ -152,3 +152,23 @@ def test_crf_decoding_and_marginals_match_brute_force(lengths, seed):
         assert list(ids[s:e]) == best
         np.testing.assert_allclose(marginals[s:e], expect, atol=1e-9)
     np.testing.assert_allclose(scores, marginals[np.arange(len(ids)), ids])
+
+
+def naive_case_class(token):
+    letters = [ch for ch in token if ch.isalpha()]
+    if not letters:
+        return "none"
+    if all(ch.islower() for ch in letters):
+        return "lower"
+    if all(ch.isupper() for ch in letters):
+        return "upper" if len(letters) > 1 else "title"
+    if letters[0].isupper() and all(not ch.isupper() for ch in letters[1:]):
+        return "title"
+    return "mixed"
+
+
+@given(st.text(alphabet="aBcD1-._ xY", max_size=12) | st.text(max_size=12))
+def test_case_class_agrees_with_a_naive_one(token):
+    from nertag.vocab import case_class
+
+    assert case_class(token) == naive_case_class(token)
