@@ -592,10 +592,12 @@ def default_model_path():
     env = os.environ.get("NERTAG_MODEL")
     if env:
         return env
+    import sys
+
     here = os.path.dirname(os.path.abspath(__file__))
     for candidate in (
-        os.path.join(here, "models", "default.npz"),
-        os.path.join(os.path.dirname(here), "models", "default.npz"),
+        os.path.join(os.path.dirname(here), "models", "default.npz"),  # a checkout
+        os.path.join(sys.prefix, "share", "nertag", "models", "default.npz"),  # pip install .
     ):
         if os.path.exists(candidate):
             return candidate
