@@ -111,7 +111,7 @@ def eval_(corpus, model_path, predictions_path, type_map, as_json):
     if predictions_path and corpus:
         raise click.UsageError("give a CORPUS or --predictions FILE, not both")
     if predictions_path:
-        scorer = _run(evaluate_predictions, predictions_path)
+        scorer = _run(evaluate_predictions, predictions_path, _type_map(type_map))
     elif corpus:
         model = _load(model_path)
         gold = _run(read_conll, corpus)
@@ -198,6 +198,13 @@ def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit
                   if embeddings_path else None)
     trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume, embeddings)
     _check_writable(output)
+    if checkpoint_dir:
+        try:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        except OSError as exc:
+            raise click.BadParameter(f"cannot create {checkpoint_dir}: {exc.strerror}",
+                                     param_hint="--checkpoint") from None
+        _check_writable(os.path.join(checkpoint_dir, "checkpoint.npz"))
     display = _TrainDisplay(quiet)
     interrupted = _on_interrupt(trainer)
     result = None
@@ -225,8 +232,11 @@ def _type_map(items):
     for item in items:
         if "=" not in item:
             raise click.BadParameter(f"{item!r} is not TYPE=NEW", param_hint="--map")
-        old, new = item.split("=", 1)
-        mapping[old.strip()] = new.strip()
+        old, new = (side.strip() for side in item.split("=", 1))
+        if not old or not new:
+            raise click.BadParameter(f"{item!r}: both TYPE and NEW are needed (NEW may be O)",
+                                     param_hint="--map")
+        mapping[old] = new
     return mapping
 
 
@@ -352,9 +362,18 @@ def _kernels_cached():
 # ------------------------------------------------------------------------------- main
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends nertag like Ctrl-C: cleanly, exit 130
+
+
 def main(argv=None):
-    """Entry point: Click in non-standalone mode, so Ctrl-C exits 130 and a closed pipe exits
-    quietly."""
+    """Entry point: Click in non-standalone mode, so Ctrl-C and SIGTERM exit 130, a closed pipe
+    exits quietly, and a failing stdout is a one-line error."""
+    signal.signal(signal.SIGTERM, _terminate)
+    if sys.stdout is None or sys.stdin is None:  # started with a standard stream closed
+        devnull = open(os.devnull, "r+")
+        sys.stdin = sys.stdin or devnull
+        sys.stdout = sys.stdout or devnull
     try:
         code = cli.main(args=argv, prog_name="nertag", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
@@ -366,4 +385,7 @@ def main(argv=None):
     except BrokenPipeError:
         _reader_went_away()
         code = 0
+    except OSError as exc:  # e.g. the disk behind stdout is full
+        click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
+        code = 1
     sys.exit(code or 0)

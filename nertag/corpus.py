@@ -65,7 +65,11 @@ def iter_lines(stream, name):
             ) from None
         if number == 1 and text.startswith("\ufeff"):
             text = text[1:]
-        yield number, text.rstrip("\r\n")
+        text = text.rstrip("\r\n")
+        if "\r" in text:
+            raise BadInputError("a carriage return inside the line (old Mac line ends?); "
+                                "lines must end in LF or CRLF", f"{name}:{number}")
+        yield number, text
 
 
 def split_columns(line):
@@ -90,7 +94,9 @@ def _is_comment(line, columns, n_tags=1):
         return False
     if _COMMENT.match(line):
         return True
-    if n_tags == 0:
+    if n_tags == 0:  # a token line if it ends in something tag-like (a tagged file to tag)
+        if len(columns) >= 2 and tag_family(columns[-1].strip()) is not None:
+            return False
         return columns[0] != "#"
     if len(columns) <= n_tags:
         return True

@@ -13,7 +13,6 @@ import os
 import tempfile
 import time
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -162,7 +161,7 @@ class Model:
             tag_ids, scores = decode(outputs, starts, self._allowed)
         # whole-batch conversions (C loops), then a slice a sentence; the runs of a sentence
         # are consecutive, so a sentence is tokens starts[first run] .. starts[last run + 1]
-        tags = self.ids_to_tags(tag_ids)
+        tags = self.ids_to_tags(tag_ids, starts)
         scores = scores.tolist()
         bounds = {}
         for r, (index, _, _) in enumerate(runs):
@@ -170,10 +169,13 @@ class Model:
         for index, (a, b) in bounds.items():
             results[index] = (tags[a:b], scores[a:b])
 
-    def ids_to_tags(self, ids):
-        """Tag ids -> BIO tags (a binary model's 0/1 runs become B-ENT I-ENT ...)."""
+    def ids_to_tags(self, ids, starts):
+        """Tag ids of the runs starts[r]:starts[r+1] -> BIO tags (a binary model's 0/1 runs
+        become B-ENT I-ENT ..., each sentence on its own)."""
         if self.binary:
-            return binary_to_bio([BINARY_TAGSET[i] for i in ids])
+            labels = [BINARY_TAGSET[i] for i in ids]
+            return [tag for a, b in zip(starts[:-1], starts[1:])
+                    for tag in binary_to_bio(labels[a:b])]
         return np.array(self.tagset, dtype=object)[ids].tolist()
 
     # ------------------------------------------------------------------------ the file
@@ -257,13 +259,22 @@ def load_model(path):
             arrays = {key: npz[key] for key in KEYS}
     except BadModelError:
         raise
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError,
-            RuntimeError, NotImplementedError) as exc:
-        reason = "it holds Python objects, which nertag never loads" if "pickle" in str(
-            exc
-        ) else f"not a readable .npz ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything: all refused
+        reason = f"not a readable .npz ({type(exc).__name__}: {exc})"
+        if not _is_zip(name):
+            reason = "not an .npz (not a zip archive)"
+        elif "pickle" in str(exc):
+            reason = "it holds Python objects, which nertag never loads"
         raise BadModelError(f"corrupt or foreign model file: {reason}", name) from None
     return _model_from_arrays(arrays, name)
+
+
+def _is_zip(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _model_from_arrays(arrays, name):
@@ -528,7 +539,9 @@ def crf_marginals(emissions, starts, transitions):
     (N, K) emissions, (K+1, K) transitions (-inf where not allowed) -> (N, K)."""
     N, K = emissions.shape
     out = np.zeros((N, K), dtype=np.float64)
-    M = np.exp(transitions)  # (K+1, K); 0 where not allowed
+    finite = transitions[np.isfinite(transitions)]
+    shift = finite.max() if finite.size else 0.0  # cancels in the normalisation; no overflow
+    M = np.exp(transitions.astype(np.float64) - shift)  # (K+1, K); 0 where not allowed
     step, step_t = M[:K], np.ascontiguousarray(M[:K].T)
     for _, valid, index in length_groups(starts):
         B, T = valid.shape

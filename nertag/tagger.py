@@ -139,7 +139,8 @@ def evaluate_corpus(model, corpus, type_map=None):
     return scorer
 
 
-def evaluate_predictions(path):
-    """Score a file whose last two columns are gold and predicted tags (like conlleval)."""
-    return score(read_predictions(path))
+def evaluate_predictions(path, type_map=None):
+    """Score a file whose last two columns are gold and predicted tags (like conlleval), the
+    gold types renamed by ``type_map`` first."""
+    return score((map_types(gold, type_map), pred) for gold, pred in read_predictions(path))
 

@@ -13,6 +13,8 @@ count: gradients are summed per sentence in a fixed order.
 import json
 import os
 import time
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from .errors import BadInputError, NertagError
 from .metrics import Scorer
 from .model import BINARY_TAGSET, MAX_RUN, Model, allowed_transitions, today, write_npz_atomic
-from .tags import OUTSIDE, bio_tagset, entity_types, map_types, to_binary
+from .tags import binary_to_bio, bio_tagset, entity_types, map_types, to_binary, to_bio
 from .vocab import N_TEMPLATES, build_features, encode_tags
 
 CHECKPOINT_VERSION = 1
@@ -72,15 +74,21 @@ class Trainer:
     # ------------------------------------------------------------------ data preparation
 
     def _map_tags(self, tags):
-        if self.config.binary:
-            return [OUTSIDE if t == OUTSIDE else t[:2] + "ENT" for t in tags]
+        if self.config.binary:  # the lecture's view, as `nertag eval` scores it: runs of 1s
+            return binary_to_bio([str(b) for b in to_binary(tags)])
         return map_types(tags, self.type_map)
 
     def _prepare(self, train_corpora, dev_corpus):
         cfg = self.config
-        if any(c.family == "binary" for c in train_corpora):
+        families = {c.family for c in train_corpora}
+        if len(families) > 1:
+            first_binary = next(c for c in train_corpora if c.family == "binary")
+            raise BadInputError("0/1 tags here, BIO tags in the other training files: give one "
+                                "form (or train typed files with --binary)", first_binary.name)
+        if families == {"binary"}:
             cfg.binary = True
-        train = [(s.tokens[i:i + MAX_RUN], self._map_tags(s.tags)[i:i + MAX_RUN])
+        # a sentence cut into runs: each run's tags made valid BIO again (a leading I- -> B-)
+        train = [(s.tokens[i:i + MAX_RUN], to_bio(self._map_tags(s.tags)[i:i + MAX_RUN]))
                  for c in train_corpora for s in c.sentences
                  for i in range(0, len(s.tokens), MAX_RUN)]
         if dev_corpus is not None:
@@ -224,6 +232,10 @@ class Trainer:
             if self.stop_requested:
                 break
             seconds = time.perf_counter() - t0
+            if not all(np.isfinite(v).all() for v in model.weights.values()):
+                raise TrainingDiverged(
+                    f"the weights became NaN or infinite in epoch {epoch}; nothing was written "
+                    f"from this run after its best epoch (try a lower --lr than {cfg.lr})")
             dev_scores = self.evaluate(model)
             f1 = dev_scores["f1"]
             improved = f1 > self.best_f1
@@ -310,6 +322,7 @@ class Trainer:
             "version": CHECKPOINT_VERSION, "epoch": state["epoch"], "step": state["step"],
             "lr": state["lr"], "bad_epochs": state["bad_epochs"], "best_f1": self.best_f1,
             "config": asdict(self.config), "n_features": len(model.features),
+            "fingerprint": self._fingerprint(model),
             "best_meta": self.best_model.meta if self.best_model else None,
         }).encode(), dtype=np.uint8)}
         for k, v in model.weights.items():
@@ -320,11 +333,30 @@ class Trainer:
                 arrays["best_" + k] = self.best_model.weights[k]
         write_npz_atomic(self._checkpoint_path(), arrays)
 
+    def _fingerprint(self, model):
+        """What must be the same to resume: features, tags, type map and training data."""
+        import hashlib
+
+        if getattr(self, "_fingerprint_value", None):
+            return self._fingerprint_value
+        digest = hashlib.sha256()
+        for part in (model.features, model.tagset, sorted(self.type_map.items()),
+                     [(toks, tags) for toks, tags in self.train_sentences]):
+            digest.update(json.dumps(part).encode("utf-8", "surrogatepass"))
+        self._fingerprint_value = digest.hexdigest()
+        return self._fingerprint_value
+
     def _load_checkpoint(self, model, state):
         path = self._checkpoint_path() if self.checkpoint_dir else None
         if not path or not os.path.exists(path):
             raise BadInputError("no checkpoint to resume from (train with --checkpoint DIR)",
                                 path or "--resume")
+        try:
+            return self._read_checkpoint(path, model, state)
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            raise BadInputError(f"unreadable checkpoint ({type(exc).__name__})", path) from None
+
+    def _read_checkpoint(self, path, model, state):
         with np.load(path, allow_pickle=False) as npz:
             meta = json.loads(npz["meta"].tobytes().decode())
             mine = asdict(self.config)
@@ -333,7 +365,7 @@ class Trainer:
                 theirs.pop(key, None)
                 mine.pop(key, None)
             if meta["version"] != CHECKPOINT_VERSION or theirs != mine or \
-                    meta["n_features"] != len(model.features):
+                    meta.get("fingerprint") != self._fingerprint(model):
                 raise BadInputError("checkpoint was made with other settings or another corpus",
                                     path)
             for k in model.weights:

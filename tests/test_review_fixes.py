@@ -1,0 +1,152 @@
+"""Regression tests for the findings of a review: each was a traceback, a silent wrong result
+or a README claim the code did not keep."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from click.testing import CliRunner
+
+from nertag.cli import cli
+from nertag.corpus import read_conll
+from nertag.model import load_model
+from nertag.train import TrainConfig, Trainer
+
+from .conftest import SAMPLES
+
+NERTAG = [sys.executable, "-m", "nertag"]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def test_resume_refuses_another_corpus_with_the_same_feature_count(tmp_path):
+    upper = tmp_path / "upper.conll"
+    upper.write_text((SAMPLES / "train.conll").read_text().upper().replace("\tB-", "\tB-")
+                     .replace("# NERTAG", "# nertag"))
+    common = ["--max-features", "20", "--hidden", "4", "-q", "--checkpoint", tmp_path / "ck"]
+    assert invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "1",
+                  *common).exit_code == 0
+    result = invoke("train", upper, "-o", tmp_path / "b.npz", "--epochs", "2", "--resume",
+                    *common)
+    assert result.exit_code == 1 and "another corpus" in result.output
+    result = invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "b.npz", "--epochs", "2",
+                    "--resume", "--map", "MISC=O", *common)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_truncated_checkpoint_is_an_error_not_a_traceback(tmp_path):
+    ck = tmp_path / "ck"
+    invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "1",
+           "--hidden", "4", "-q", "--checkpoint", ck)
+    data = (ck / "checkpoint.npz").read_bytes()
+    (ck / "checkpoint.npz").write_bytes(data[: len(data) // 3])
+    result = invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "2",
+                    "--hidden", "4", "-q", "--checkpoint", ck, "--resume")
+    assert result.exit_code == 1 and "unreadable checkpoint" in result.output
+
+
+def test_checkpoint_folder_that_cannot_exist_is_refused_before_training(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    result = invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz",
+                    "--checkpoint", afile / "sub")
+    assert result.exit_code == 2 and "cannot create" in result.output
+
+
+def test_tagged_hashtag_token_at_sentence_start_is_kept_when_tagging_conll(sample_model_path):
+    result = invoke("tag", "-m", sample_model_path, "--input-format", "conll", "-f", "conll",
+                    input="#London\tB-LOC\nis\tO\n\n# id 7\tdomain=x\nHarry\tB-PER\n\n")
+    rows = [line.split("\t")[:2] for line in result.output.split("\n") if line]
+    assert rows == [["#London", "B-LOC"], ["is", "O"], ["Harry", "B-PER"]]
+
+
+def test_space_separated_conll_output_feeds_eval_predictions(sample_model_path, tmp_path):
+    gold = tmp_path / "gold.txt"
+    gold.write_text("Harry NNP I-PER\nPotter NNP I-PER\nmet VBD O\nAda NNP I-PER\n\n")
+    tagged = invoke("tag", "-m", sample_model_path, "--input-format", "conll", "-f", "conll",
+                    "-i", gold)
+    assert tagged.output.split("\n")[0] == "Harry NNP I-PER B-PER"
+    scored = invoke("eval", "--predictions", "-", "--json", input=tagged.output)
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["untyped"]["gold"] == 2
+
+
+def test_map_needs_both_sides():
+    for bad in ("PER=", "=X", " = "):
+        assert invoke("train", SAMPLES / "train.conll", "--map", bad).exit_code == 2
+        assert invoke("eval", SAMPLES / "test.conll", "--map", bad).exit_code == 2
+
+
+def test_eval_predictions_applies_the_map(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("a B-geo B-LOC\nb O O\nc B-tim O\n\n")
+    result = invoke("eval", "--predictions", path, "--map", "geo=LOC", "--map", "tim=O",
+                    "--json")
+    assert json.loads(result.output)["f1"] == 1.0
+
+
+def test_binary_model_tags_each_sentence_on_its_own(tmp_path):
+    out = tmp_path / "b.npz"
+    assert invoke("train", SAMPLES / "binary.txt", "-o", out, "--epochs", "3", "--hidden",
+                  "8", "-q").exit_code == 0
+    model = load_model(out)
+    model.weights["by"][:] = 50.0  # every token an entity: runs must restart per sentence
+    model.weights_changed()
+    tags = [t for t, _ in model.tag([["Harry", "Potter"], ["Ron", "met"]])]
+    assert tags == [["B-ENT", "I-ENT"], ["B-ENT", "I-ENT"]]
+
+
+def test_bare_carriage_returns_are_an_error(tmp_path):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"Harry B-PER\rPotter I-PER\rmet O\r")
+    result = invoke("train", path, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1 and f"{path}:1" in result.output
+    assert "carriage return" in result.output
+
+
+def test_training_files_mixing_binary_and_bio_are_refused(tmp_path):
+    result = invoke("train", SAMPLES / "train.conll", SAMPLES / "binary.txt", "-o",
+                    tmp_path / "m.npz")
+    assert result.exit_code == 1 and "binary.txt" in result.output
+
+
+def test_a_cut_sentence_starts_each_piece_with_valid_bio(tmp_path):
+    path = tmp_path / "long.conll"
+    rows = ["w O"] * 999 + ["Harry B-PER", "Potter I-PER", "Granger I-PER"] + ["w O"] * 5
+    path.write_text("\n".join(rows) + "\n")
+    trainer = Trainer([read_conll(str(path))], None, TrainConfig(hidden=4))
+    pieces = [tags for _, tags in trainer.train_sentences + trainer.dev_sentences]
+    assert all(not tags[0].startswith("I-") for tags in pieces)
+
+
+def test_non_npz_model_message(tmp_path):
+    result = invoke("tag", "-m", SAMPLES / "README.md", "x")
+    assert result.exit_code == 3 and "not an .npz (not a zip archive)" in result.output
+
+
+def test_full_disk_on_stdout_is_one_line(sample_model_path):
+    proc = subprocess.run(NERTAG + ["tag", "-m", str(sample_model_path), "Harry"],
+                          stdout=open("/dev/full", "w"), stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("Error: cannot write")
+
+
+def test_closed_stdin_and_stdout_do_not_crash(sample_model_path):
+    proc = subprocess.run(NERTAG + ["tag", "-m", str(sample_model_path)], stdin=None,
+                          capture_output=True, text=True, close_fds=True,
+                          preexec_fn=lambda: __import__("os").close(0))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+
+
+def test_crf_marginals_survive_huge_transition_scores():
+    from nertag.model import allowed_transitions, crf_marginals
+    from nertag.tags import bio_tagset
+
+    allowed = allowed_transitions(bio_tagset(["PER"]))
+    transitions = np.where(allowed, 500.0, -np.inf)
+    marginals = crf_marginals(np.zeros((3, 3), np.float32), np.array([0, 3]), transitions)
+    assert np.isfinite(marginals).all()
+    np.testing.assert_allclose(marginals.sum(axis=1), 1.0)
