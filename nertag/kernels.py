@@ -111,15 +111,22 @@ def _cell_direction(X, s, e, d, Wax, Waa, ba, A):
 
 
 @njit(**_JIT)
-def _output(A, t, keep, Wya, by, p):
-    """p <- g(Wya (a<t> * keep) + by): softmax (K > 1) or sigmoid (K == 1). Returns log-sum-exp
-    of the logits for softmax, the logit for sigmoid."""
+def _logits(A, t, keep, Wya, by, out):
+    """out <- Wya (a<t> * keep) + by: (K,)."""
     K, H2 = Wya.shape
     for k in range(K):
         acc = by[k]
         for j in range(H2):
             acc += Wya[k, j] * (A[t, j] * keep[j])
-        p[k] = acc
+        out[k] = acc
+
+
+@njit(**_JIT)
+def _output(A, t, keep, Wya, by, p):
+    """p <- g(Wya (a<t> * keep) + by): softmax (K > 1) or sigmoid (K == 1). Returns log-sum-exp
+    of the logits for softmax, the logit for sigmoid."""
+    K = Wya.shape[0]
+    _logits(A, t, keep, Wya, by, p)
     one = p.dtype.type(1)
     if K == 1:
         logit = p[0]
@@ -179,17 +186,6 @@ def _backprop_direction(s, e, d, Waa, A, dZ, gWaa, gba):
                     gWaa[d, i, j] += dz * A[prev, off + j]
                     da_next[j] += Waa[d, i, j] * dz
         t -= step
-
-
-@njit(**_JIT)
-def _logits(A, t, keep, Wya, by, out):
-    """out <- Wya (a<t> * keep) + by: (K,)."""
-    K, H2 = Wya.shape
-    for k in range(K):
-        acc = by[k]
-        for j in range(H2):
-            acc += Wya[k, j] * (A[t, j] * keep[j])
-        out[k] = acc
 
 
 @njit(**_JIT)

@@ -3,7 +3,7 @@ exactly. Also the untyped span score (the binary task) and token accuracy."""
 
 from dataclasses import dataclass, field
 
-from .tags import OUTSIDE, spans
+from .tags import spans
 
 
 @dataclass
@@ -90,8 +90,3 @@ def score(pairs):
     for gold, predicted in pairs:
         scorer.add(gold, predicted)
     return scorer
-
-
-def strip_types(tags):
-    """The binary view of BIO tags, kept in BIO form: every entity type becomes ENT."""
-    return [t if t == OUTSIDE else t[:2] + "ENT" for t in tags]

@@ -116,13 +116,18 @@ class Model:
         features, and so its input to the cell, do not depend on its context), and (N,) ids."""
         types = self.featurizer.encode_types(tokens)
         rows = self.featurizer.type_rows()
-        cache = self._type_inputs
+        cache = self._type_inputs  # [generation, (capacity, 2H) table, rows filled]
         if cache is None or cache[0] != self.featurizer.generation:
-            cache = (self.featurizer.generation, np.empty((0, 2 * self.hidden), np.float32))
-        done = len(cache[1])
+            cache = [self.featurizer.generation, np.empty((1024, 2 * self.hidden), np.float32), 0]
+        done = cache[2]
         if done < len(rows):
-            fresh = input_sums(self.weights["Wax"], rows[done:])
-            cache = (cache[0], np.concatenate([cache[1], fresh]))
+            if len(rows) > len(cache[1]):  # grow geometrically: a stream adds a few at a time
+                grown = np.empty((max(len(rows), 2 * len(cache[1])), cache[1].shape[1]),
+                                 np.float32)
+                grown[:done] = cache[1][:done]
+                cache[1] = grown
+            cache[1][done:len(rows)] = input_sums(self.weights["Wax"], rows[done:])
+            cache[2] = len(rows)
         self._type_inputs = cache
         return cache[1], types
 
@@ -197,10 +202,6 @@ class Model:
         for name in WEIGHTS[1:]:
             arrays[name] = self.weights[name].astype(np.float32)
         write_npz_atomic(path, arrays)
-
-    @classmethod
-    def load(cls, path):
-        return load_model(path)
 
 
 def _text_array(text):
@@ -605,12 +606,14 @@ def default_model_path():
     env = os.environ.get("NERTAG_MODEL")
     if env:
         return env
+    import site
     import sys
 
     here = os.path.dirname(os.path.abspath(__file__))
     for candidate in (
         os.path.join(os.path.dirname(here), "models", "default.npz"),  # a checkout
         os.path.join(sys.prefix, "share", "nertag", "models", "default.npz"),  # pip install .
+        os.path.join(site.USER_BASE or "", "share", "nertag", "models", "default.npz"),  # --user
     ):
         if os.path.exists(candidate):
             return candidate

@@ -172,3 +172,15 @@ def test_case_class_agrees_with_a_naive_one(token):
     from nertag.vocab import case_class
 
     assert case_class(token) == naive_case_class(token)
+
+
+def test_input_sum_cache_grows_across_many_batches():
+    features = unknown_features() + ["w:Harry", "l:harry", "x1:7"]
+    model = Model.new(features, TAGSET, hidden=3, seed=4)
+    sentences = [[f"tok{i}", "Harry", f"w{i}7"] for i in range(1500)]
+    piecewise = [r for i in range(0, 1500, 7) for r in model.tag(sentences[i:i + 7])]
+    fresh = Model(model.features, model.tagset, model.weights, model.config)
+    whole = fresh.tag(sentences)
+    assert [t for t, _ in piecewise] == [t for t, _ in whole]
+    np.testing.assert_allclose([s for _, sc in piecewise for s in sc],
+                               [s for _, sc in whole for s in sc], rtol=1e-5)

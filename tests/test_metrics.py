@@ -3,7 +3,7 @@ accuracy, checked against counts worked out by hand."""
 
 import pytest
 
-from nertag.metrics import PRF, Scorer, score, strip_types
+from nertag.metrics import PRF, Scorer, score
 
 
 def T(s):
@@ -167,7 +167,3 @@ def test_prf_f1_is_harmonic_mean():
     assert c.recall == pytest.approx(0.5)
     assert c.f1 == pytest.approx(2 * 0.75 * 0.5 / 1.25)
     assert PRF().f1 == 0.0
-
-
-def test_strip_types():
-    assert strip_types(T("B-PER I-PER O B-LOC I-geo")) == T("B-ENT I-ENT O B-ENT I-ENT")
