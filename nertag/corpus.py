@@ -103,6 +103,43 @@ def _is_comment(line, columns, n_tags=1):
     return any(tag_family(c.strip()) is None for c in columns[-n_tags:])
 
 
+def _first_column(line):
+    """The token of a CoNLL line, as split_columns would give it, without splitting the rest."""
+    return line[: line.index("\t")] if "\t" in line else line.split(None, 1)[0]
+
+
+def _sentence_blocks(batches, n_tags):
+    """The one place that finds sentences in CoNLL lines. For each batch of ``(number, line)``
+    pairs, the sentences it completes, each a list of ``(number, line)``: a blank line ends a
+    sentence, a ``-DOCSTART-`` line ends one and is dropped, a comment line at a sentence start
+    is dropped (see _is_comment; ``n_tags`` is how many tag columns a line ends with). The last
+    sentence comes when the batches end."""
+    block = []
+    for batch in batches:
+        done = []
+        for number, line in batch:
+            if not line or line.isspace():
+                if block:
+                    done.append(block)
+                    block = []
+            elif _first_column(line) == DOCSTART:
+                if block:
+                    done.append(block)
+                    block = []
+            elif block or line[0] != "#" or not _is_comment(line, split_columns(line), n_tags):
+                block.append((number, line))
+        if done:
+            yield done
+    if block:
+        yield [block]
+
+
+def _pieces(block, max_tokens):
+    if not max_tokens:
+        return [block]
+    return [block[i:i + max_tokens] for i in range(0, len(block), max_tokens)]
+
+
 def read_conll(path, with_tags=True, max_tokens=None):
     """Read a CoNLL file into a Corpus of BIO-normalised sentences.
 
@@ -112,61 +149,42 @@ def read_conll(path, with_tags=True, max_tokens=None):
     """
     name = display_name(path)
     stream = open_text(path)
-    sentences, family = [], None
-    tokens, tags, rows, first_line = [], [], [], 0
-
-    def flush():
-        nonlocal tokens, tags, rows
-        if tokens:
-            sentences.append(
-                Sentence(tokens, to_bio(tags) if with_tags else None, rows, first_line)
-            )
-        tokens, tags, rows = [], [], []
-
     try:
-        for number, line in iter_lines(stream, name):
-            if not line.strip():
-                flush()
-                continue
-            columns = split_columns(line)
-            if columns[0] == DOCSTART:
-                flush()
-                continue
-            if not tokens and _is_comment(line, columns, 1 if with_tags else 0):
-                continue
-            if not tokens:
-                first_line = number
-            if with_tags:
-                if len(columns) < 2:
-                    raise BadInputError(
-                        f"token {columns[0]!r} has no tag column", f"{name}:{number}"
-                    )
-                tag = columns[-1].strip()
-                tag_kind = tag_family(tag)
-                if tag_kind is None:
-                    raise BadInputError(
-                        f"unknown tag {tag!r} (expected O, B-X/I-X, E-X/S-X, or 0/1)",
-                        f"{name}:{number}",
-                    )
-                if family is None:
-                    family = tag_kind
-                elif tag_kind != family:
-                    raise BadInputError(
-                        f"tag {tag!r} mixes {tag_kind} tags into a corpus of {family} tags",
-                        f"{name}:{number}",
-                    )
-                tags.append(tag)
-            tokens.append(columns[0])
-            rows.append(line)
-            if max_tokens and len(tokens) >= max_tokens:
-                flush()
-        flush()
+        lines = list(iter_lines(stream, name))
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+    sentences, family = [], None
+    for blocks in _sentence_blocks([lines], 1 if with_tags else 0):
+        for block in blocks:
+            for piece in _pieces(block, max_tokens):
+                tokens, tags = [], []
+                for number, line in piece:
+                    columns = split_columns(line)
+                    tokens.append(columns[0])
+                    if with_tags:
+                        tags.append(_checked_tag(columns, name, number))
+                        kind = tag_family(tags[-1])
+                        if family is None:
+                            family = kind
+                        elif kind != family:
+                            raise BadInputError(f"tag {tags[-1]!r} mixes {kind} tags into a "
+                                                f"corpus of {family} tags", f"{name}:{number}")
+                sentences.append(Sentence(tokens, to_bio(tags) if with_tags else None,
+                                          [line for _, line in piece], piece[0][0]))
     if with_tags and not sentences:
         raise BadInputError("no sentences found (is the file empty?)", name)
     return Corpus(name, sentences, family)
+
+
+def _checked_tag(columns, name, number):
+    if len(columns) < 2:
+        raise BadInputError(f"token {columns[0]!r} has no tag column", f"{name}:{number}")
+    tag = columns[-1].strip()
+    if tag_family(tag) is None:
+        raise BadInputError(f"unknown tag {tag!r} (expected O, B-X/I-X, E-X/S-X, or 0/1)",
+                            f"{name}:{number}")
+    return tag
 
 
 # ------------------------------------------------------------------------ text to tag
@@ -275,31 +293,12 @@ def split_offset(path, around, conll):
 def iter_conll_batches(path, max_tokens=None, span=None):
     """Batches of tag-less Sentences (token = first column, rows kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
-    tokens, rows, first = [], [], 0
-    for number, lines in iter_line_batches(path, span):
-        done = []
-        for offset, line in enumerate(lines):
-            if not line or line.isspace():
-                if tokens:
-                    done.append(Sentence(tokens, None, rows, first))
-                    tokens, rows = [], []
-                continue
-            # the first column, as split_columns would give it, without splitting the rest
-            token = line[: line.index("\t")] if "\t" in line else line.split(None, 1)[0]
-            if token == DOCSTART or (not tokens and line[0] == "#"
-                                     and _is_comment(line, split_columns(line), 0)):
-                continue
-            if not tokens:
-                first = number + offset
-            tokens.append(token)
-            rows.append(line)
-            if max_tokens and len(tokens) >= max_tokens:
-                done.append(Sentence(tokens, None, rows, first))
-                tokens, rows = [], []
-        if done:
-            yield done
-    if tokens:
-        yield [Sentence(tokens, None, rows, first)]
+    batches = (zip(range(first, first + len(lines)), lines)
+               for first, lines in iter_line_batches(path, span))
+    for blocks in _sentence_blocks(batches, 0):
+        yield [Sentence([_first_column(line) for _, line in piece], None,
+                        [line for _, line in piece], piece[0][0])
+               for block in blocks for piece in _pieces(block, max_tokens)]
 
 
 def read_predictions(path):
@@ -307,35 +306,30 @@ def read_predictions(path):
     each normalised to BIO."""
     name = display_name(path)
     stream = open_text(path)
-    pairs, gold, pred = [], [], []
-    families = {}
     try:
-        for number, line in iter_lines(stream, name):
-            if not line.strip():
-                if gold:
-                    pairs.append((to_bio(gold), to_bio(pred)))
-                gold, pred = [], []
-                continue
-            columns = split_columns(line)
-            if columns[0] == DOCSTART or (not gold and _is_comment(line, columns, 2)):
-                continue
-            if len(columns) < 3:
-                raise BadInputError(
-                    "expected at least 3 columns: token ... gold predicted", f"{name}:{number}")
-            for which, tag in (("gold", columns[-2].strip()), ("predicted", columns[-1].strip())):
-                kind = tag_family(tag)
-                if kind is None:
-                    raise BadInputError(f"unknown {which} tag {tag!r}", f"{name}:{number}")
-                if families.setdefault(which, kind) != kind:
-                    raise BadInputError(f"{which} tag {tag!r} mixes {kind} tags into "
-                                        f"{families[which]} tags", f"{name}:{number}")
-            gold.append(columns[-2].strip())
-            pred.append(columns[-1].strip())
-        if gold:
-            pairs.append((to_bio(gold), to_bio(pred)))
+        lines = list(iter_lines(stream, name))
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+    pairs, families = [], {}
+    for blocks in _sentence_blocks([lines], 2):
+        for block in blocks:
+            gold, pred = [], []
+            for number, line in block:
+                columns = split_columns(line)
+                if len(columns) < 3:
+                    raise BadInputError("expected at least 3 columns: token ... gold predicted",
+                                        f"{name}:{number}")
+                for which, tag, out in (("gold", columns[-2].strip(), gold),
+                                        ("predicted", columns[-1].strip(), pred)):
+                    kind = tag_family(tag)
+                    if kind is None:
+                        raise BadInputError(f"unknown {which} tag {tag!r}", f"{name}:{number}")
+                    if families.setdefault(which, kind) != kind:
+                        raise BadInputError(f"{which} tag {tag!r} mixes {kind} tags into "
+                                            f"{families[which]} tags", f"{name}:{number}")
+                    out.append(tag)
+            pairs.append((to_bio(gold), to_bio(pred)))
     if not pairs:
         raise BadInputError("no sentences found (is the file empty?)", name)
     return pairs

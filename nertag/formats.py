@@ -61,12 +61,16 @@ def format_conll(record):
     firsts = record.rows if record.rows is not None else record.tokens
     if not firsts:
         return "\n"  # an empty input line: an empty record, so the output lines up
-    if record.rows is not None and not all("\t" in row for row in record.rows):
+    if record.rows is not None and any(_space_separated(row) for row in record.rows):
         # a space-separated input keeps its separator, so the file stays one format
-        pairs = (row + ("\t" if "\t" in row else " ") + tag
+        pairs = (row + (" " if _space_separated(row) else "\t") + tag
                  for row, tag in zip(record.rows, record.output_tags()))
         return "\n".join(pairs) + "\n\n"
     return "\n".join(map("\t".join, zip(firsts, record.output_tags()))) + "\n\n"
+
+
+def _space_separated(row):
+    return "\t" not in row and len(row.split()) > 1
 
 
 def format_binary(record):
