@@ -39,6 +39,18 @@ def _load(model_path):
         raise NertagClickError(exc) from None
 
 
+def _encoding_option(fn):
+    return click.option(
+        "--encoding", default="utf-8", show_default=True,
+        help="Encoding of the input files (ASCII-compatible: utf-8, latin-1, cp1252...).")(fn)
+
+
+def _codec(encoding):
+    from .corpus import check_encoding
+
+    return _run(check_encoding, encoding)
+
+
 def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -71,15 +83,17 @@ def cli():
 @click.option("-f", "--format", "output_format",
               type=click.Choice(["inline", "conll", "json", "binary"]), default="inline",
               show_default=True, help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1.")
-def tag(text, model_path, input_path, input_format, output_format):
+@_encoding_option
+def tag(text, model_path, input_path, input_format, output_format, encoding):
     """Tag TEXT arguments, else each line of the input (one output record per input line)."""
     from .tagger import tag_stream
 
+    codec = _codec(encoding)
     model = _load(model_path)
     out = sys.stdout.buffer
     try:
         _run(tag_stream, model, out, texts=list(text), path=input_path,
-             input_format=input_format, output_format=output_format)
+             input_format=input_format, output_format=output_format, encoding=codec)
     except BrokenPipeError:
         _reader_went_away()
 
@@ -103,18 +117,20 @@ def _reader_went_away():
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
               help="Rename a gold entity type, or drop it with TYPE=O (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def eval_(corpus, model_path, predictions_path, type_map, as_json):
+@_encoding_option
+def eval_(corpus, model_path, predictions_path, type_map, as_json, encoding):
     """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules)."""
     from .corpus import read_conll
     from .tagger import evaluate_corpus, evaluate_predictions
 
     if predictions_path and corpus:
         raise click.UsageError("give a CORPUS or --predictions FILE, not both")
+    codec = _codec(encoding)
     if predictions_path:
-        scorer = _run(evaluate_predictions, predictions_path, _type_map(type_map))
+        scorer = _run(evaluate_predictions, predictions_path, _type_map(type_map), codec)
     elif corpus:
         model = _load(model_path)
-        gold = _run(read_conll, corpus)
+        gold = _run(read_conll, corpus, encoding=codec)
         scorer = _run(evaluate_corpus, model, gold, _type_map(type_map))
     else:
         raise click.UsageError("give a CORPUS to tag and score, or --predictions FILE")
@@ -182,8 +198,9 @@ def _print_scores(result):
               help="Save the training state here after every epoch.")
 @click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@_encoding_option
 def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit,
-          checkpoint_dir, resume, quiet, **options):
+          checkpoint_dir, resume, quiet, encoding, **options):
     """Train a model on CoNLL CORPUS files (token first column, tag last)."""
     from .corpus import read_conll, read_embeddings
     from .train import TrainConfig, Trainer
@@ -192,8 +209,10 @@ def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit
         raise click.UsageError("--resume needs --checkpoint DIR")
     mapping = _type_map(type_map)
     config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
-    corpora = [_run(read_conll, path) for path in corpus]
-    dev = _join([_run(read_conll, path) for path in dev_paths]) if dev_paths else None
+    codec = _codec(encoding)
+    corpora = [_run(read_conll, path, encoding=codec) for path in corpus]
+    dev = (_join([_run(read_conll, path, encoding=codec) for path in dev_paths])
+           if dev_paths else None)
     embeddings = (_run(read_embeddings, embeddings_path, embeddings_limit)
                   if embeddings_path else None)
     trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume, embeddings)

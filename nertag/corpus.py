@@ -53,16 +53,37 @@ def display_name(path):
     return "<stdin>" if path == "-" else str(path)
 
 
-def iter_lines(stream, name):
-    """(line number, text) for each line of a byte stream, decoded strictly as UTF-8 (a BOM on
-    the first line dropped, CR before LF dropped). Invalid UTF-8 names the line."""
+def check_encoding(encoding):
+    """The codec name of an encoding nertag can read line by line (one in which a line end is
+    the byte 10, as in UTF-8, Latin-1 or cp1252), or a BadInputError."""
+    import codecs
+
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise BadInputError(f"unknown encoding {encoding!r}", "--encoding") from None
+    if "\n".encode(codec) != b"\n" or "a".encode(codec) != b"a":
+        raise BadInputError(f"{encoding} is not ASCII-compatible: convert the file to UTF-8 "
+                            "(iconv -t UTF-8)", "--encoding")
+    return codec
+
+
+def iter_lines(stream, name, encoding="utf-8"):
+    """(line number, text) for each line of a byte stream, decoded strictly (a BOM on the first
+    line dropped, CR before LF dropped). Bytes that are not of the encoding name the line."""
     for number, raw in enumerate(stream, 1):
+        if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise BadInputError("the file is UTF-16: convert it to UTF-8 "
+                                "(iconv -f UTF-16 -t UTF-8)", f"{name}:1")
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
+            utf8 = encoding == "utf-8"
+            hint = " (a Latin-1 file? try --encoding latin-1)" if utf8 else ""
             raise BadInputError(
-                f"invalid UTF-8 at byte {exc.start + 1} of the line", f"{name}:{number}"
-            ) from None
+                f"invalid {'UTF-8' if utf8 else encoding} at byte {exc.start + 1} of the line"
+                f"{hint}",
+                f"{name}:{number}") from None
         if number == 1 and text.startswith("\ufeff"):
             text = text[1:]
         text = text.rstrip("\r\n")
@@ -140,7 +161,7 @@ def _pieces(block, max_tokens):
     return [block[i:i + max_tokens] for i in range(0, len(block), max_tokens)]
 
 
-def read_conll(path, with_tags=True, max_tokens=None):
+def read_conll(path, with_tags=True, max_tokens=None, encoding="utf-8"):
     """Read a CoNLL file into a Corpus of BIO-normalised sentences.
 
     with_tags=False reads tokens only (text to tag in CoNLL layout); the input rows are kept so
@@ -150,7 +171,7 @@ def read_conll(path, with_tags=True, max_tokens=None):
     name = display_name(path)
     stream = open_text(path)
     try:
-        lines = list(iter_lines(stream, name))
+        lines = list(iter_lines(stream, name, encoding))
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -192,7 +213,7 @@ def _checked_tag(columns, name, number):
 READ_CHUNK = 1 << 20
 
 
-def iter_line_batches(path, span=None):
+def iter_line_batches(path, span=None, encoding="utf-8"):
     """Batches of lines from a file or stdin as soon as they arrive: ``(number of the first
     line, [lines])``, line ends removed. ``span=(start, stop)`` reads only those bytes of a
     regular file (``stop`` None: to the end); line numbers then count from the span's start.
@@ -232,7 +253,7 @@ def iter_line_batches(path, span=None):
             parts = [chunk[cut + 1:]]
             if not complete:
                 break
-            text = complete.decode("utf-8", "surrogateescape")
+            text = complete.decode(encoding, "surrogateescape")
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
             lines = text.split("\n")
@@ -290,24 +311,24 @@ def split_offset(path, around, conll):
     return around + at + size
 
 
-def iter_conll_batches(path, max_tokens=None, span=None):
+def iter_conll_batches(path, max_tokens=None, span=None, encoding="utf-8"):
     """Batches of tag-less Sentences (token = first column, rows kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
     batches = (zip(range(first, first + len(lines)), lines)
-               for first, lines in iter_line_batches(path, span))
+               for first, lines in iter_line_batches(path, span, encoding))
     for blocks in _sentence_blocks(batches, 0):
         yield [Sentence([_first_column(line) for _, line in piece], None,
                         [line for _, line in piece], piece[0][0])
                for block in blocks for piece in _pieces(block, max_tokens)]
 
 
-def read_predictions(path):
+def read_predictions(path, encoding="utf-8"):
     """A conlleval input: per sentence, (gold tags, predicted tags) from the last two columns,
     each normalised to BIO."""
     name = display_name(path)
     stream = open_text(path)
     try:
-        lines = list(iter_lines(stream, name))
+        lines = list(iter_lines(stream, name, encoding))
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()

@@ -43,21 +43,22 @@ def tag_sentences(model, sentences):
 SPLIT_BYTES = 1 << 21
 
 
-def iter_tagged(model, texts=None, path="-", input_format="text", span=None):
+def iter_tagged(model, texts=None, path="-", input_format="text", span=None, encoding="utf-8"):
     """Batches of TaggedText records: of ``texts`` if given, else of each line (or, for
     ``input_format="conll"``, each sentence) of ``path`` as it arrives (of the byte ``span``
     of a regular file, if given)."""
     if texts:
         yield tag_texts(model, list(texts))
     elif input_format == "conll":
-        for sentences in iter_conll_batches(path, span=span):
+        for sentences in iter_conll_batches(path, span=span, encoding=encoding):
             yield tag_sentences(model, sentences)
     else:
-        for _, lines in iter_line_batches(path, span):
+        for _, lines in iter_line_batches(path, span, encoding):
             yield tag_texts(model, lines)
 
 
-def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline"):
+def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline",
+               encoding="utf-8"):
     """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
     ``out`` is a binary stream; bytes of the input that were not UTF-8 are written back as they
     came. A large regular file is tagged in two halves by two processes (both cores), the
@@ -67,9 +68,10 @@ def tag_stream(model, out, texts=None, path="-", input_format="text", output_for
         split = (split_offset(path, size // 2, input_format == "conll")
                  if size is not None and size >= SPLIT_BYTES else None)
         if split is not None and split < size:
-            return _tag_in_two_processes(model, out, path, input_format, output_format, split)
-    return _write_tagged(model, out, iter_tagged(model, texts, path, input_format),
-                         output_format)
+            return _tag_in_two_processes(model, out, path, input_format, output_format, split,
+                                         encoding)
+    return _write_tagged(model, out, iter_tagged(model, texts, path, input_format,
+                                                 encoding=encoding), output_format)
 
 
 def _write_tagged(model, out, batches, output_format):
@@ -82,7 +84,7 @@ def _write_tagged(model, out, batches, output_format):
     return n
 
 
-def _tag_in_two_processes(model, out, path, input_format, output_format, split):
+def _tag_in_two_processes(model, out, path, input_format, output_format, split, encoding):
     """The first ``split`` bytes tagged here, the rest by a forked child into a temporary file
     that is copied out afterwards (a pipe would stall the child until this half is done)."""
     # two processes already fill two cores; and a forked child must never hand work to the
@@ -95,7 +97,7 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split):
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             batches = iter_tagged(model, path=path, input_format=input_format,
-                                  span=(split, None))
+                                  span=(split, None), encoding=encoding)
             _write_tagged(model, spill, batches, output_format)
             spill.flush()
             code = 0
@@ -105,7 +107,8 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split):
             os._exit(code)
     try:
         n = _write_tagged(model, out, iter_tagged(model, path=path, input_format=input_format,
-                                                  span=(0, split)), output_format)
+                                                  span=(0, split), encoding=encoding),
+                          output_format)
         _, status = os.waitpid(pid, 0)
         pid = None
         if status != 0:
@@ -139,8 +142,9 @@ def evaluate_corpus(model, corpus, type_map=None):
     return scorer
 
 
-def evaluate_predictions(path, type_map=None):
+def evaluate_predictions(path, type_map=None, encoding="utf-8"):
     """Score a file whose last two columns are gold and predicted tags (like conlleval), the
     gold types renamed by ``type_map`` first."""
-    return score((map_types(gold, type_map), pred) for gold, pred in read_predictions(path))
+    return score((map_types(gold, type_map), pred)
+                 for gold, pred in read_predictions(path, encoding))
 

@@ -150,3 +150,29 @@ def test_crf_marginals_survive_huge_transition_scores():
     marginals = crf_marginals(np.zeros((3, 3), np.float32), np.array([0, 3]), transitions)
     assert np.isfinite(marginals).all()
     np.testing.assert_allclose(marginals.sum(axis=1), 1.0)
+
+
+def test_latin1_corpora_with_encoding_option(tmp_path, sample_model_path):
+    path = tmp_path / "es.conll"
+    path.write_bytes("España B-LOC\nes O\nbonita O\n\nMaría B-PER\nvive O\n\n".encode("latin-1"))
+    plain = invoke("train", path, "-o", tmp_path / "m.npz", "--epochs", "1", "--hidden", "4")
+    assert plain.exit_code == 1 and f"{path}:1" in plain.output and "latin-1" in plain.output
+    result = invoke("train", path, "-o", tmp_path / "m.npz", "--epochs", "1", "--hidden", "4",
+                    "-q", "--encoding", "latin-1", "--min-count", "1")
+    assert result.exit_code == 0, result.output
+    assert "w:España" in load_model(tmp_path / "m.npz").features
+    scored = invoke("eval", path, "-m", tmp_path / "m.npz", "--encoding", "latin-1", "--json")
+    assert json.loads(scored.output)["tokens"] == 5
+    tagged = invoke("tag", "-m", sample_model_path, "--encoding", "latin-1", "-f", "json",
+                    input="María\n".encode("latin-1"))
+    assert json.loads(tagged.output)["text"] == "María"
+
+
+def test_bad_encodings_are_refused(tmp_path):
+    assert invoke("eval", SAMPLES / "test.conll", "--encoding", "klingon").exit_code == 1
+    result = invoke("eval", SAMPLES / "test.conll", "--encoding", "utf-16")
+    assert result.exit_code == 1 and "not ASCII-compatible" in result.output
+    path = tmp_path / "u16.conll"
+    path.write_bytes("Harry B-PER\n".encode("utf-16"))
+    result = invoke("train", path, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1 and "UTF-16" in result.output
