@@ -29,7 +29,7 @@ class NertagClickError(click.ClickException):
 def _load(model_path):
     from .model import default_model_path, load_model
 
-    path = model_path or default_model_path()
+    path = default_model_path() if model_path is None else model_path
     try:
         return load_model(path)
     except NertagError as exc:
@@ -92,7 +92,9 @@ def tag(text, model_path, input_path, input_format, output_format, encoding):
     model = _load(model_path)
     out = sys.stdout.buffer
     try:
-        _run(tag_stream, model, out, texts=list(text), path=input_path,
+        # a TEXT argument with line breaks is several records, as it would be on stdin
+        records = [line for arg in text for line in (arg.splitlines() or [""])]
+        _run(tag_stream, model, out, texts=records, path=input_path,
              input_format=input_format, output_format=output_format, encoding=codec)
     except BrokenPipeError:
         _reader_went_away()

@@ -176,3 +176,13 @@ def test_bad_encodings_are_refused(tmp_path):
     path.write_bytes("Harry B-PER\n".encode("utf-16"))
     result = invoke("train", path, "-o", tmp_path / "m.npz")
     assert result.exit_code == 1 and "UTF-16" in result.output
+
+
+def test_text_argument_with_line_breaks_is_several_records(sample_model_path):
+    result = invoke("tag", "-m", sample_model_path, "-f", "binary", "Harry Potter\nthe spell")
+    assert result.output == "1 1\n0 0\n"
+
+
+def test_empty_model_path_is_not_the_default_model():
+    result = invoke("tag", "-m", "", "x")
+    assert result.exit_code == 3
