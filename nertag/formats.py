@@ -5,6 +5,7 @@ tags with per-token scores.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 from .model import entity_spans
@@ -100,12 +101,11 @@ def format_json(record):
     return line + "\n"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _has_surrogates(text):
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return _SURROGATE.search(text) is not None
 
 
 FORMATTERS = {"inline": format_inline, "conll": format_conll, "json": format_json,
