@@ -124,6 +124,15 @@ def _is_comment(line, columns, n_tags=1):
     return any(tag_family(c.strip()) is None for c in columns[-n_tags:])
 
 
+def _all_lines(path, name, encoding):
+    stream = open_text(path)
+    try:
+        return list(iter_lines(stream, name, encoding))
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
 def _first_column(line):
     """The token of a CoNLL line, as split_columns would give it, without splitting the rest."""
     return line[: line.index("\t")] if "\t" in line else line.split(None, 1)[0]
@@ -169,12 +178,7 @@ def read_conll(path, with_tags=True, max_tokens=None, encoding="utf-8"):
     known form, or a mix of binary and BIO tags is an error naming the file and line.
     """
     name = display_name(path)
-    stream = open_text(path)
-    try:
-        lines = list(iter_lines(stream, name, encoding))
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+    lines = _all_lines(path, name, encoding)
     sentences, family = [], None
     for blocks in _sentence_blocks([lines], 1 if with_tags else 0):
         for block in blocks:
@@ -326,12 +330,7 @@ def read_predictions(path, encoding="utf-8"):
     """A conlleval input: per sentence, (gold tags, predicted tags) from the last two columns,
     each normalised to BIO."""
     name = display_name(path)
-    stream = open_text(path)
-    try:
-        lines = list(iter_lines(stream, name, encoding))
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
+    lines = _all_lines(path, name, encoding)
     pairs, families = [], {}
     for blocks in _sentence_blocks([lines], 2):
         for block in blocks:
