@@ -20,7 +20,7 @@ _ASCII_SHAPE = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
     "X" * 26 + "x" * 26 + "d" * 10,
 )
-_RUNS = re.compile(r"(.)\1+")
+_RUNS = re.compile(r"(.)(?=\1)")  # a character that the same one follows
 
 
 def word_shape(token):
@@ -28,7 +28,7 @@ def word_shape(token):
     classes, runs collapsed; other characters kept."""
     token = token[:32]
     if token.isascii() and token.isprintable() and " " not in token:  # common: at C speed
-        return _RUNS.sub(r"\1", token.translate(_ASCII_SHAPE))
+        return _RUNS.sub("", token.translate(_ASCII_SHAPE))
     out = []
     for ch in token[:32]:
         if ch.isupper():
