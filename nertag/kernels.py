@@ -146,7 +146,10 @@ def _output(A, t, keep, Wya, by, p):
 
 @njit(**_PARALLEL_JIT)
 def forward_probs(X, starts, Wax, Waa, ba, Wya, by, A, P):
-    """Inference: A (N, 2H) activations and P (N, K) probabilities for every sentence."""
+    """Inference: A (N, 2H) activations and P (N, K) probabilities for every sentence.
+
+    Tagging itself runs on NumPy (model.py) so that it never waits for Numba to start; this
+    compiled twin is what the tests hold the NumPy path to, with the float32 tanh of training."""
     S = starts.shape[0] - 1
     ones = np.ones(Wya.shape[1], dtype=Wax.dtype)
     for si in prange(S):
