@@ -135,7 +135,7 @@ class Model:
         """Lists of tokens -> for each sentence, (BIO tags, per-token scores).
 
         Scores are the model's probability of the chosen tag at each token."""
-        sentences = [list(s) for s in sentences]
+        sentences = sentences if isinstance(sentences, list) else list(sentences)
         results = [None] * len(sentences)
         pending, pending_tokens = [], 0
         for index, tokens in enumerate(sentences):

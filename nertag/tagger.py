@@ -19,15 +19,16 @@ from .formats import FORMATTERS, TaggedText
 from .metrics import Scorer, score
 from .model import set_single_threaded
 from .tags import binary_to_bio, map_types, to_binary
-from .text import split_tokens
+from .text import tokenize_lazily
 
 
 def tag_texts(model, texts):
     """Raw texts (one record each) -> TaggedText records."""
-    tokenized = [split_tokens(text) for text in texts]
-    results = model.tag(tokenized)
-    return [TaggedText(text, tokens, tags, scores, binary_model=model.binary)
-            for text, tokens, (tags, scores) in zip(texts, tokenized, results)]
+    tokenized = [tokenize_lazily(text) for text in texts]  # offsets kept when computed
+    results = model.tag([tokens for tokens, _, _ in tokenized])
+    return [TaggedText(text, tokens, tags, scores, binary_model=model.binary, starts=starts,
+                       ends=ends)
+            for text, (tokens, starts, ends), (tags, scores) in zip(texts, tokenized, results)]
 
 
 def tag_sentences(model, sentences):

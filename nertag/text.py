@@ -38,11 +38,17 @@ _CHUNK = re.compile(r"\S+")
 _SIMPLE = re.compile(r"\s*(?:(?:[A-Za-z0-9]+|[!-/:-@\[-`{-~])(?:\s+|$))*")
 
 
-def split_tokens(text):
-    """The tokens of ``tokenize(text)`` without their offsets (quicker)."""
+def tokenize_lazily(text):
+    """``tokenize(text)``, but (tokens, None, None) for a plain line, whose offsets are left
+    to be found only if an output format needs them (quicker)."""
     if _SIMPLE.fullmatch(text):
-        return text.split()
-    return tokenize(text)[0]
+        return text.split(), None, None
+    return tokenize(text)
+
+
+def split_tokens(text):
+    """The tokens of ``tokenize(text)`` without their offsets."""
+    return tokenize_lazily(text)[0]
 
 
 def token_offsets(text, tokens):

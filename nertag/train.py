@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import BadInputError, NertagError
-from .metrics import Scorer
+from .metrics import score
 from .model import BINARY_TAGSET, MAX_RUN, Model, allowed_transitions, today, write_npz_atomic
 from .tags import binary_to_bio, bio_tagset, entity_types, map_types, to_binary, to_bio
 from .vocab import N_TEMPLATES, build_features, encode_tags
@@ -302,12 +302,10 @@ class Trainer:
 
     def evaluate(self, model):
         """Entity F1 on the dev sentences (untyped for a binary model)."""
-        scorer = Scorer()
         model.weights_changed()
         results = model.tag([toks for toks, _ in self.dev_sentences])
-        for (_, gold), (pred, _) in zip(self.dev_sentences, results):
-            scorer.add(gold, pred)
-        return scorer.as_dict()
+        return score((gold, pred) for (_, gold), (pred, _) in
+                     zip(self.dev_sentences, results)).as_dict()
 
     # --------------------------------------------------------------------- checkpoints
 
