@@ -106,7 +106,7 @@ def main():
         seconds = time.perf_counter() - t0
         gold = read_conll(str(data / test))
         sentences = [(s.tokens, trainer._map_tags(s.tags)) for s in gold.sentences]
-        predicted = model.tag([t for t, _ in sentences])
+        predicted = model.tag([t for t, _ in sentences], scores=False)
         scorer = Scorer()
         triples = []
         for (tokens, tags), (pred, _) in zip(sentences, predicted):

@@ -9,10 +9,11 @@ import re
 from dataclasses import dataclass
 
 from .model import entity_spans
-from .tags import OUTSIDE
+from .tags import OUTSIDE, bio_spans
 from .text import token_offsets
 
 FORMATS = ("inline", "conll", "json", "binary")
+SCORED_FORMATS = frozenset({"json"})  # formats that print the model's scores
 
 
 @dataclass
@@ -48,6 +49,15 @@ class TaggedText:
 
 def format_inline(record):
     """``[PER Harry Potter] met [PER Hermione Granger]``: the text with entities bracketed."""
+    if record.tags.count(OUTSIDE) == len(record.tags):
+        return record.text + "\n"
+    if record.starts is None and record.text == " ".join(record.tokens):
+        # the tokens with single spaces (CoNLL input, or a plain line): no offsets needed
+        parts = list(record.tokens)
+        for start, end, label in bio_spans(record.tags):
+            parts[start] = "[" + label + " " + parts[start]
+            parts[end - 1] += "]"
+        return " ".join(parts) + "\n"
     out, at = [], 0
     text = record.text
     for start, end, label, _ in record.entities():
@@ -62,12 +72,16 @@ def format_conll(record):
     firsts = record.rows if record.rows is not None else record.tokens
     if not firsts:
         return "\n"  # an empty input line: an empty record, so the output lines up
-    if record.rows is not None and any(_space_separated(row) for row in record.rows):
+    if (record.rows is not None and _SPACE.search("\n".join(record.rows))
+            and any(_space_separated(row) for row in record.rows)):
         # a space-separated input keeps its separator, so the file stays one format
         pairs = (row + (" " if _space_separated(row) else "\t") + tag
                  for row, tag in zip(record.rows, record.output_tags()))
         return "\n".join(pairs) + "\n\n"
     return "\n".join(map("\t".join, zip(firsts, record.output_tags()))) + "\n\n"
+
+
+_SPACE = re.compile(r"[^\S\t\n]")  # whitespace other than a tab or a line end
 
 
 def _space_separated(row):

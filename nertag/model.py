@@ -105,53 +105,59 @@ class Model:
         """(N, K) outputs of tokens (probabilities, or CRF emissions), through the per-string
         cache of input sums."""
         table, ids = self._input_sums(tokens)
-        return forward_probs_numpy(self.weights, starts, table, ids, logits=self.crf)
+        return forward_probs_numpy(self.weights, starts, table, ids, logits=self.crf,
+                                   biased=True)
 
     def weights_changed(self):
         """Drop what was computed from the weights (training updates them in place)."""
         self._type_inputs = None
 
     def _input_sums(self, tokens):
-        """Wax x<t> of tokens as (n_types, 2H) sums, one a distinct token string (a token's
-        features, and so its input to the cell, do not depend on its context), and (N,) ids."""
+        """Wax x<t> + ba of tokens, one row a distinct token string (a token's features, and
+        so its input to the cell, do not depend on its context), as a pair of per-direction
+        (n_types, H) tables, and (N,) ids of the tokens' rows."""
         types = self.featurizer.encode_types(tokens)
         rows = self.featurizer.type_rows()
-        cache = self._type_inputs  # [generation, (capacity, 2H) table, rows filled]
+        cache = self._type_inputs  # [generation, (2, capacity, H) tables, rows filled]
         if cache is None or cache[0] != self.featurizer.generation:
-            cache = [self.featurizer.generation, np.empty((1024, 2 * self.hidden), np.float32), 0]
+            cache = [self.featurizer.generation,
+                     np.empty((2, 1024, self.hidden), np.float32), 0]
         done = cache[2]
         if done < len(rows):
-            if len(rows) > len(cache[1]):  # grow geometrically: a stream adds a few at a time
-                grown = np.empty((max(len(rows), 2 * len(cache[1])), cache[1].shape[1]),
+            if len(rows) > cache[1].shape[1]:  # grow geometrically: a stream adds a few at a time
+                grown = np.empty((2, max(len(rows), 2 * cache[1].shape[1]), self.hidden),
                                  np.float32)
-                grown[:done] = cache[1][:done]
+                grown[:, :done] = cache[1][:, :done]
                 cache[1] = grown
-            cache[1][done:len(rows)] = input_sums(self.weights["Wax"], rows[done:])
+            sums = input_sums(self.weights["Wax"], rows[done:])  # (n, 2H)
+            sums += self.weights["ba"].reshape(-1)
+            cache[1][:, done:len(rows)] = sums.reshape(len(sums), 2, self.hidden).swapaxes(0, 1)
             cache[2] = len(rows)
         self._type_inputs = cache
         return cache[1], types
 
-    def tag(self, sentences):
+    def tag(self, sentences, scores=True):
         """Lists of tokens -> for each sentence, (BIO tags, per-token scores).
 
-        Scores are the model's probability of the chosen tag at each token."""
+        Scores are the model's probability of the chosen tag at each token; without
+        ``scores`` they are None (a CRF's marginals are not computed)."""
         sentences = sentences if isinstance(sentences, list) else list(sentences)
         results = [None] * len(sentences)
         pending, pending_tokens = [], 0
         for index, tokens in enumerate(sentences):
             if not tokens:
-                results[index] = ([], [])
+                results[index] = ([], [] if scores else None)
                 continue
             pending.append(index)
             pending_tokens += len(tokens)
             if pending_tokens >= 4 * BATCH_TOKENS:
-                self._tag_batch(sentences, pending, results)
+                self._tag_batch(sentences, pending, results, scores)
                 pending, pending_tokens = [], 0
         if pending:
-            self._tag_batch(sentences, pending, results)
+            self._tag_batch(sentences, pending, results, scores)
         return results
 
-    def _tag_batch(self, sentences, indices, results):
+    def _tag_batch(self, sentences, indices, results, with_scores):
         runs = []  # (sentence index, start, end): long sentences in pieces of MAX_RUN tokens
         for index in indices:
             n = len(sentences[index])
@@ -161,18 +167,23 @@ class Model:
         starts = np.concatenate([[0], np.cumsum(lengths)])
         outputs = self._tag_outputs(tokens, starts)
         if self.crf:
-            tag_ids, scores = decode_crf(outputs, starts, self._allowed, self.weights["Wyy"])
+            tag_ids, scores = decode_crf(outputs, starts, self._allowed, self.weights["Wyy"],
+                                         with_scores)
         else:
             tag_ids, scores = decode(outputs, starts, self._allowed)
         # whole-batch conversions (C loops), then a slice a sentence; the runs of a sentence
         # are consecutive, so a sentence is tokens starts[first run] .. starts[last run + 1]
         tags = self.ids_to_tags(tag_ids, starts)
-        scores = scores.tolist()
-        bounds = {}
-        for r, (index, _, _) in enumerate(runs):
-            bounds[index] = (bounds[index][0] if index in bounds else starts[r], starts[r + 1])
-        for index, (a, b) in bounds.items():
-            results[index] = (tags[a:b], scores[a:b])
+        scores = scores.tolist() if with_scores else None
+        if len(runs) == len(indices):  # no sentence was cut: run r is sentence indices[r]
+            bounds = zip(indices, starts[:-1].tolist(), starts[1:].tolist())
+        else:
+            spans = {}
+            for r, (index, _, _) in enumerate(runs):
+                spans[index] = (spans[index][0] if index in spans else starts[r], starts[r + 1])
+            bounds = ((index, a, b) for index, (a, b) in spans.items())
+        for index, a, b in bounds:
+            results[index] = (tags[a:b], scores[a:b] if with_scores else None)
 
     def ids_to_tags(self, ids, starts):
         """Tag ids of the runs starts[r]:starts[r+1] -> BIO tags (a binary model's 0/1 runs
@@ -373,10 +384,11 @@ def input_sums(Wax, X):
     return E
 
 
-def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False):
+def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False, biased=False):
     """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities
     (or with ``logits`` the logits Wya a<t> + by) from Wax x<t>, given as inputs (N, 2H), or as
-    rows ``inputs[ids]`` of a table.
+    rows ``ids`` of (2, n, H) per-direction tables; with ``biased`` the inputs already hold
+    Wax x<t> + ba.
 
     Sentences are sorted by length and cut into batches of at most BATCH_TOKENS padded tokens,
     so each time step is one (B, H) x (H, H) product and memory stays bounded."""
@@ -386,26 +398,29 @@ def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False):
     N = int(starts[-1])
     P = np.empty((N, K), dtype=np.float32)
     WaaT = [np.ascontiguousarray(Waa[d].T) for d in range(2)]  # (H, H): a @ Waa.T = Waa a
-    bias = ba.reshape(-1)  # (2H,): both directions' ba, added to the gathered inputs once
+    WyaT = [np.ascontiguousarray(Wya[:, d * H:(d + 1) * H].T) for d in range(2)]  # (H, K)
+    if inputs.ndim == 2:  # (n, 2H) -> contiguous (n, H) halves, one a direction: fast gathers
+        inputs = [np.ascontiguousarray(inputs[:, d * H:(d + 1) * H]) for d in range(2)]
+    biases = [None, None] if biased else list(ba)
     for _, valid, index in length_groups(starts):
         B, T = valid.shape
-        rows = index if ids is None else ids[index]
-        E = inputs[rows.T]  # (T, B, 2H): Wax x<t> of step t for every sentence, contiguous
-        E += bias
-        A = np.empty((T, B, 2 * H), dtype=np.float32)  # [a_fwd<t>; a_bwd<t>]
+        rows = (index if ids is None else ids[index]).T  # (T, B)
         lengths = valid.sum(axis=1)
         # the two directions are independent: the backward one runs on a second thread
-        # (NumPy releases the GIL in matmul and tanh), the forward one here
+        # (NumPy releases the GIL in take, matmul and tanh), the forward one here
         run = _second_thread().submit if B * T >= 4096 and not _SINGLE_THREADED else _run_now
-        backward = run(
-            _run_direction, E[:, :, H:], A[:, :, H:], WaaT[1], range(T - 1, -1, -1),
-            np.empty((B, H), dtype=np.float32), lengths if lengths.min() < T else None)
-        _run_direction(E[:, :, :H], A[:, :, :H], WaaT[0], range(T),
-                       np.empty((B, H), dtype=np.float32), None)
-        backward.result()
-        mask = valid.T  # (T, B)
-        out = A[mask] @ Wya.T + by  # (n, K) logits
-        P[index.T[mask]] = out if logits else _probabilities(out)
+        backward = run(_run_direction, inputs[1], rows, biases[1], WaaT[1],
+                       range(T - 1, -1, -1), lengths if lengths.min() < T else None)
+        A_fwd = _run_direction(inputs[0], rows, biases[0], WaaT[0], range(T), None)
+        A_bwd = backward.result()
+        # logits of every padded step (cheap: sentences in a group have similar lengths),
+        # then the real tokens' rows; (T*B, K)
+        out = A_fwd.reshape(T * B, H) @ WyaT[0]
+        out += A_bwd.reshape(T * B, H) @ WyaT[1]
+        out += by
+        mask = valid.T.reshape(-1)  # (T*B,) in the order of out's rows
+        out = out[mask]
+        P[index.T.reshape(-1)[mask]] = out if logits else _probabilities(out)
     return P
 
 
@@ -422,10 +437,10 @@ class _run_now:
     """A finished-future stand-in: small batches are not worth a thread hand-off."""
 
     def __init__(self, fn, *args):
-        fn(*args)
+        self.value = fn(*args)
 
     def result(self):
-        return None
+        return self.value
 
 
 def _second_thread():
@@ -436,21 +451,26 @@ def _second_thread():
     return _EXECUTOR[0]
 
 
-def _run_direction(E, A, WaaT, steps, z, lengths):
-    """a<t> = tanh(Waa a<t-1> + Wax x<t> + ba) over the steps, in place: E, A (T, B, H).
-    With lengths, a sentence's state stays zero until its last token (the backward direction
+def _run_direction(inputs, rows, bias, WaaT, steps, lengths):
+    """One direction's a<t> = tanh(Waa a<t-1> + Wax x<t> + ba) over the steps: (T, B, H),
+    computed in place in a contiguous gather of its inputs (n, H) at rows (T, B). With
+    lengths, a sentence's state stays zero until its last token (the backward direction
     starts each sentence at its own end)."""
+    A = np.take(inputs, rows, axis=0)  # (T, B, H): Wax x<t>, overwritten by a<t>
+    if bias is not None:
+        A += bias
+    z = np.empty(A.shape[1:], dtype=A.dtype)  # (B, H)
     previous = None
     for t in steps:
-        if previous is None:
-            np.tanh(E[t], out=A[t])  # a<0> = 0
-        else:
+        a = A[t]
+        if previous is not None:  # a<0> = 0
             np.matmul(A[previous], WaaT, out=z)
-            z += E[t]
-            np.tanh(z, out=A[t])
+            a += z
+        np.tanh(a, out=a)
         if lengths is not None and t >= lengths.min():
-            A[t][t >= lengths] = 0  # padding after a sentence's end
+            a[t >= lengths] = 0  # padding after a sentence's end
         previous = t
+    return A
 
 
 def length_groups(starts):
@@ -525,11 +545,13 @@ def _invalid_sentences(ids, starts, allowed):
     return np.unique(sentence_of[bad_token])
 
 
-def decode_crf(emissions, starts, allowed, Wyy):
+def decode_crf(emissions, starts, allowed, Wyy, scores=True):
     """CRF decoding: the best valid path under emissions + transition scores, and each chosen
-    tag's marginal probability."""
+    tag's marginal probability (None without ``scores``)."""
     transitions = np.where(allowed, Wyy, -np.inf)
     ids = viterbi(emissions, starts, allowed, transitions)
+    if not scores:
+        return ids, None
     marginals = crf_marginals(emissions, starts, transitions)
     return ids, marginals[np.arange(len(ids)), ids]
 
@@ -568,36 +590,52 @@ def crf_marginals(emissions, starts, transitions):
 
 def viterbi(logP, starts, allowed, transitions=None):
     """Best valid path of each sentence: (N, K) log-probs (or emissions) and optional
-    (K+1, K) transition scores -> (N,) tag ids."""
+    (K+1, K) transition scores -> (N,) tag ids.
+
+    Sentences of a length group are stepped together with the tags on the first axis, (K, B),
+    so each step is K vectorised adds and maxima over contiguous rows. Back-pointers are not
+    stored: the best predecessor is found again from the kept scores while tracing back (the
+    same first-maximum rule, so the same path)."""
     N, K = logP.shape
     penalty = np.where(allowed, 0.0 if transitions is None else transitions, -np.inf)
+    step = penalty[:K].astype(logP.dtype)  # (K from, K to)
     ids = np.zeros(N, dtype=np.int64)
-    keep = np.arange(K)
     for _, valid, index in length_groups(starts):
         B, T = valid.shape
         if T == 0:
             continue
-        scores = logP[index]  # (B, T, K)
-        delta = scores[:, 0] + penalty[K]  # (B, K)
-        back = np.empty((B, T, K), dtype=np.int64)
+        scores = logP[index.T].transpose(0, 2, 1)  # (T, K, B)
+        lengths = valid.sum(axis=1)
+        delta = np.empty((T, K, B), dtype=logP.dtype)  # best score of a path ending in k
+        delta[0] = scores[0] + penalty[K].astype(logP.dtype)[:, None]
+        via = np.empty((K, B), dtype=logP.dtype)
         for t in range(1, T):
-            cand = delta[:, :, None] + penalty[None, :K]  # (B, K from, K to)
-            best = cand.argmax(axis=1)
-            new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + scores[:, t]
-            live = valid[:, t, None]
-            delta = np.where(live, new, delta)  # a finished sentence keeps its scores...
-            back[:, t] = np.where(live, best, keep)  # ...and its path, through the padding
-        path = np.empty((B, T), dtype=np.int64)
-        path[:, T - 1] = delta.argmax(axis=1)
+            previous, new = delta[t - 1], delta[t]
+            np.add(previous[0], step[0][:, None], out=new)
+            for i in range(1, K):  # from tag i
+                np.add(previous[i], step[i][:, None], out=via)
+                np.maximum(new, via, out=new)
+            new += scores[t]
+            if t >= lengths.min():
+                ended = t >= lengths  # a finished sentence keeps its scores
+                new[:, ended] = previous[:, ended]
+        path = np.empty((T, B), dtype=np.int64)
+        path[T - 1] = delta[T - 1].argmax(axis=0)
         for t in range(T - 1, 0, -1):
-            path[:, t - 1] = np.take_along_axis(back[:, t], path[:, t, None], axis=1)[:, 0]
-        ids[index[valid]] = path[valid]
+            best = (delta[t - 1] + step[:, path[t]]).argmax(axis=0)
+            path[t - 1] = np.where(t < lengths, best, path[t])  # past the end: its last tag
+        ids[index[valid]] = path.T[valid]
     return ids
 
 
 def entity_spans(tags, scores):
     """(start, end, type, score) for each entity; the score is the product of its tokens'
-    probabilities: the model's probability of exactly that labelling of those tokens."""
+    probabilities: the model's probability of exactly that labelling of those tokens (None
+    when ``scores`` is None)."""
+    if tags.count(OUTSIDE) == len(tags):  # most sentences: no entity, found at C speed
+        return []
+    if scores is None:
+        return [(s, e, t, None) for s, e, t in bio_spans(tags)]
     return [(s, e, t, math.prod(scores[s:e])) for s, e, t in bio_spans(tags)]
 
 

@@ -15,26 +15,27 @@ from .corpus import (
     split_offset,
 )
 from .errors import NertagError
-from .formats import FORMATTERS, TaggedText
+from .formats import FORMATTERS, SCORED_FORMATS, TaggedText
 from .metrics import Scorer, score
 from .model import set_single_threaded
 from .tags import binary_to_bio, map_types, to_binary
 from .text import tokenize_lazily
 
 
-def tag_texts(model, texts):
-    """Raw texts (one record each) -> TaggedText records."""
+def tag_texts(model, texts, scores=True):
+    """Raw texts (one record each) -> TaggedText records (without ``scores``, their scores
+    are None)."""
     tokenized = [tokenize_lazily(text) for text in texts]  # offsets kept when computed
-    results = model.tag([tokens for tokens, _, _ in tokenized])
+    results = model.tag([tokens for tokens, _, _ in tokenized], scores)
     return [TaggedText(text, tokens, tags, scores, binary_model=model.binary, starts=starts,
                        ends=ends)
             for text, (tokens, starts, ends), (tags, scores) in zip(texts, tokenized, results)]
 
 
-def tag_sentences(model, sentences):
+def tag_sentences(model, sentences, scores=True):
     """CoNLL sentences (tokens given) -> TaggedText records; the text is the tokens joined by
     single spaces and the input rows are kept."""
-    results = model.tag([s.tokens for s in sentences])
+    results = model.tag([s.tokens for s in sentences], scores)
     return [TaggedText(" ".join(s.tokens), s.tokens, tags, scores, rows=s.rows,
                        binary_model=model.binary)
             for s, (tags, scores) in zip(sentences, results)]
@@ -44,18 +45,19 @@ def tag_sentences(model, sentences):
 SPLIT_BYTES = 1 << 21
 
 
-def iter_tagged(model, texts=None, path="-", input_format="text", span=None, encoding="utf-8"):
+def iter_tagged(model, texts=None, path="-", input_format="text", span=None, encoding="utf-8",
+                scores=True):
     """Batches of TaggedText records: of ``texts`` if given, else of each line (or, for
     ``input_format="conll"``, each sentence) of ``path`` as it arrives (of the byte ``span``
     of a regular file, if given)."""
     if texts:
-        yield tag_texts(model, list(texts))
+        yield tag_texts(model, list(texts), scores)
     elif input_format == "conll":
         for sentences in iter_conll_batches(path, span=span, encoding=encoding):
-            yield tag_sentences(model, sentences)
+            yield tag_sentences(model, sentences, scores)
     else:
         for _, lines in iter_line_batches(path, span, encoding):
-            yield tag_texts(model, lines)
+            yield tag_texts(model, lines, scores)
 
 
 def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline",
@@ -72,7 +74,13 @@ def tag_stream(model, out, texts=None, path="-", input_format="text", output_for
             return _tag_in_two_processes(model, out, path, input_format, output_format, split,
                                          encoding)
     return _write_tagged(model, out, iter_tagged(model, texts, path, input_format,
-                                                 encoding=encoding), output_format)
+                                                 encoding=encoding,
+                                                 scores=_needs_scores(output_format)),
+                         output_format)
+
+
+def _needs_scores(output_format):
+    return output_format in SCORED_FORMATS  # the others skip computing them
 
 
 def _write_tagged(model, out, batches, output_format):
@@ -98,7 +106,8 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split, 
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             batches = iter_tagged(model, path=path, input_format=input_format,
-                                  span=(split, None), encoding=encoding)
+                                  span=(split, None), encoding=encoding,
+                                  scores=_needs_scores(output_format))
             _write_tagged(model, spill, batches, output_format)
             spill.flush()
             code = 0
@@ -108,7 +117,8 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split, 
             os._exit(code)
     try:
         n = _write_tagged(model, out, iter_tagged(model, path=path, input_format=input_format,
-                                                  span=(0, split), encoding=encoding),
+                                                  span=(0, split), encoding=encoding,
+                                                  scores=_needs_scores(output_format)),
                           output_format)
         _, status = os.waitpid(pid, 0)
         pid = None
@@ -137,7 +147,7 @@ def evaluate_corpus(model, corpus, type_map=None):
     scorer = Scorer()
     for start in range(0, len(corpus.sentences), 2048):
         chunk = corpus.sentences[start:start + 2048]
-        results = model.tag([s.tokens for s in chunk])
+        results = model.tag([s.tokens for s in chunk], scores=False)
         for sentence, (tags, _) in zip(chunk, results):
             scorer.add(_gold_for(model, map_types(sentence.tags, type_map)), tags)
     return scorer

@@ -39,10 +39,18 @@ _SIMPLE = re.compile(r"\s*(?:(?:[A-Za-z0-9]+|[!-/:-@\[-`{-~])(?:\s+|$))*")
 
 
 def tokenize_lazily(text):
-    """``tokenize(text)``, but (tokens, None, None) for a plain line, whose offsets are left
+    """``tokenize(text)``, but (tokens, None, None) for an ASCII line, whose offsets are left
     to be found only if an output format needs them (quicker)."""
     if _SIMPLE.fullmatch(text):
         return text.split(), None, None
+    if text.isascii():  # no combining marks to glue: each word is tokenized on its own
+        tokens = []
+        for word in text.split():
+            if len(word) == 1 or word.isalnum():  # a token as it stands
+                tokens.append(word)
+            else:
+                tokens += _TOKEN.findall(word)
+        return tokens, None, None
     return tokenize(text)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 UNKNOWN = "<unk>"
 TEMPLATES = ("w", "l", "s", "c", "p2", "p3", "x1", "x2", "x3", "x4")
 N_TEMPLATES = len(TEMPLATES)
+_TEMPLATE_IDS = range(N_TEMPLATES)
 
 
 _ASCII_SHAPE = str.maketrans(
@@ -130,30 +131,39 @@ class Featurizer:
 
     def feature_ids(self, token):
         """The N_TEMPLATES feature ids of a token (unknown features for unseen values)."""
-        get = self.index.get
-        return [get(f, k) for k, f in enumerate(token_features(token))]
-
-    def _row_of(self, token):
-        if self._n_rows == len(self._rows):
-            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows)])
-        row = self._n_rows
-        self._rows[row] = self.feature_ids(token)
-        self._n_rows += 1
-        self._cache[token] = row
-        return row
+        return list(map(self.index.get, token_features(token), _TEMPLATE_IDS))
 
     def encode_types(self, tokens):
         """(N,) tokens -> (N,) ids of their distinct strings, indexing ``type_rows()``."""
-        if self._n_rows + len(tokens) > self.CACHE_LIMIT:  # memory stays bounded on a stream
-            self._cache.clear()
-            self._n_rows = 0
-            self.generation += 1
-        rows = np.fromiter(map(self._cache.get, tokens, repeat(-1)), dtype=np.int64,
+        cache = self._cache
+        rows = np.fromiter(map(cache.get, tokens, repeat(-1)), dtype=np.int64,
                            count=len(tokens))
-        for i in np.flatnonzero(rows < 0):  # strings not seen before (or seen in this call)
-            token = tokens[i]
-            rows[i] = self._cache[token] if token in self._cache else self._row_of(token)
+        missing = np.flatnonzero(rows < 0).tolist()
+        if missing:  # strings not seen before: featurized once each, as one block
+            new_tokens = list(dict.fromkeys([tokens[i] for i in missing]))
+            if self._n_rows and self._n_rows + len(new_tokens) > self.CACHE_LIMIT:
+                # memory stays bounded on a stream: start again from these tokens' strings
+                cache.clear()
+                self._n_rows = 0
+                self.generation += 1
+                return self.encode_types(tokens)
+            self._add_rows(new_tokens)
+            rows[missing] = [cache[tokens[i]] for i in missing]
         return rows
+
+    def _add_rows(self, new_tokens):
+        get = self.index.get
+        ids = []
+        for token in new_tokens:  # an unknown value of template k is row k
+            ids += map(get, token_features(token), _TEMPLATE_IDS)
+        n, m = self._n_rows, len(new_tokens)
+        if n + m > len(self._rows):
+            grown = np.zeros((max(n + m, 2 * len(self._rows)), N_TEMPLATES), dtype=np.int32)
+            grown[:n] = self._rows[:n]
+            self._rows = grown
+        self._rows[n:n + m] = np.array(ids, dtype=np.int32).reshape(m, N_TEMPLATES)
+        self._cache.update(zip(new_tokens, range(n, n + m)))
+        self._n_rows = n + m
 
     def type_rows(self):
         """(n_types, N_TEMPLATES) feature ids of every distinct token string seen so far."""

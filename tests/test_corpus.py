@@ -5,6 +5,8 @@ import functools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nertag import corpus as corpus_module
 from nertag.corpus import iter_conll_batches, iter_line_batches, read_conll, read_predictions
@@ -557,3 +559,14 @@ class TestRealCorpora:
             line.startswith("# id ")
             for line in (DATA / "multiconer/en_dev.conll").read_text("utf-8").splitlines()
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["tok", "B-PER", "\t", " ", "\x0b", "\u00a0", "é",
+                                          "\u2028", "#", "x y"]),
+                         min_size=1, max_size=6).map("".join)
+                .filter(lambda row: row.strip() != ""), min_size=1, max_size=8))
+def test_first_columns_agree_with_first_column(rows):
+    from nertag.corpus import _first_column, _first_columns
+
+    assert _first_columns(rows) == [_first_column(row) for row in rows]

@@ -73,9 +73,16 @@ def test_tag_caches_agree_with_direct_forward():
     model = Model.new(features, TAGSET, hidden=5, seed=2)
     sentences = [["Harry", "Potter", "met", "Harry"], ["unknown", "words", "here"], ["Potter"]]
     first = model.tag(sentences)
-    model.featurizer.CACHE_LIMIT = 3  # forces the per-type caches to be dropped and rebuilt
     second = model.tag(list(reversed(sentences)))
     assert [t for t, _ in first] == [t for t, _ in reversed(second)]
+    small = Model(model.features, model.tagset, model.weights, model.config)
+    small.featurizer.CACHE_LIMIT = 3  # forces the per-type caches to be dropped and rebuilt
+    piecewise = [small.tag([s])[0] for s in sentences]
+    assert small.featurizer.generation == 2  # dropped before the 2nd and the 3rd sentence
+    assert len(small.featurizer.type_rows()) == 1
+    assert [t for t, _ in piecewise] == [t for t, _ in first]
+    np.testing.assert_allclose(np.concatenate([s for _, s in piecewise]),
+                               np.concatenate([s for _, s in first]), rtol=1e-6)
     X = model.featurizer.encode([t for s in sentences for t in s])
     starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
     P = model.probabilities(X, starts)

@@ -267,3 +267,18 @@ def test_split_tokens_and_offsets_agree_with_tokenize(text):
     tokens, starts, ends = tokenize(text)
     assert split_tokens(text) == tokens
     assert token_offsets(text, tokens) == (starts, ends)
+
+
+ASCII_FRAGMENTS = st.sampled_from(
+    ["Harry", "O'Brien", "'s", "n't", "don", "'", "-", "--", ".", "...", "U", "S", "1", ",",
+     "000", ":", "/", "http", "https://", "www.", "@", "#", "a", "b.c", "+", "(", ")", "e",
+     "x@y", " ", "  ", "\t", "\x1c", "\x00", "_", "Jean-Luc", "2024-01-02", "e.g."]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(ASCII_FRAGMENTS, max_size=25).map("".join))
+def test_ascii_fast_path_tokenizes_as_tokenize(text):
+    from nertag.text import tokenize_lazily
+
+    assert tokenize_lazily(text)[0] == tokenize(text)[0]
