@@ -183,6 +183,8 @@ def _print_scores(result):
 @click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam step size [0.002].")
 @click.option("--batch-size", type=click.IntRange(1), help="Sentences a batch [32].")
 @click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout before Wya [0.3].")
+@click.option("--input-dropout", type=click.FloatRange(0, 0.95),
+              help="Dropout on the cell's input Wax x<t> [0.5].")
 @click.option("--min-count", type=click.IntRange(1), help="Rarer features are unknown [2].")
 @click.option("--max-features", type=click.IntRange(20),
               help="Keep at most this many features, the most frequent [200000].")
@@ -334,7 +336,8 @@ class _TrainDisplay:
                 f"training on {event['sentences']:,} sentences ({event['tokens']:,} tokens); "
                 f"dev: {event['dev']}; {event['features']:,} features; tags: "
                 f"{' '.join(event['tags'])}; hidden={cfg['hidden']} lr={cfg['lr']} "
-                f"batch={cfg['batch_size']} dropout={cfg['dropout']} epochs<={cfg['epochs']} "
+                f"batch={cfg['batch_size']} dropout={cfg['dropout']} "
+                f"input_dropout={cfg['input_dropout']} epochs<={cfg['epochs']} "
                 f"output={'crf' if cfg['crf'] and not cfg['binary'] else 'per-step'} "
                 f"seed={cfg['seed']} threads={event['threads']}")
             if event["resumed_epoch"]:

@@ -35,6 +35,7 @@ class TrainConfig:
     batch_size: int = 32  # sentences
     lr: float = 0.002
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
+    input_dropout: float = 0.5  # on Wax x<t>, the cell's input
     word_dropout: float = 0.1  # word and lower-case features -> unknown
     feature_dropout: float = 0.0  # any single feature -> its template's unknown
     case_augment: float = 0.0  # sentences seen lower-cased (2/3) or UPPER-CASED (1/3)
@@ -164,6 +165,7 @@ class Trainer:
         touched = np.zeros(len(features), dtype=np.bool_)
         n_sent = len(starts) - 1
         unknown = np.arange(X.shape[1], dtype=np.int32)
+        no_input_dropout = np.ones((0, 2 * H), dtype=np.float32)
         while state["epoch"] < cfg.epochs and not self.stop_requested:
             epoch = state["epoch"] + 1
             rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
@@ -191,11 +193,13 @@ class Trainer:
                     drop = rng.random(Xb.shape) < cfg.feature_dropout
                     Xb[drop] = np.broadcast_to(unknown, Xb.shape)[drop]
                 keep = _dropout_mask(rng, len(tok), 2 * H, cfg.dropout)
+                keep_in = (_dropout_mask(rng, len(tok), 2 * H, cfg.input_dropout)
+                           if cfg.input_dropout > 0 else no_input_dropout)
                 S = len(batch)
                 buffers = state["buffers"](S, len(tok))
                 A, dZ, D, Alpha, Beta, loss, gWaa_s, gba_s, gWya_s, gby_s, gWyy_s = buffers
                 n = len(tok)
-                kernels.loss_and_grads(Xb, bstarts, Y[tok], keep, np.float32(1.0 / n),
+                kernels.loss_and_grads(Xb, bstarts, Y[tok], keep, keep_in, np.float32(1.0 / n),
                                        w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
                                        allowed, model.crf, A[:n], dZ[:n], D[:n], Alpha[:n],
                                        Beta[:n], loss[:S], gWaa_s[:S], gba_s[:S], gWya_s[:S],

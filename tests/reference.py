@@ -5,18 +5,22 @@ the Numba kernels and the NumPy tagging path are checked against."""
 import numpy as np
 
 
-def forward(X, Wax, Waa, ba, Wya, by, keep=None):
-    """One sentence: X (T, F) feature ids -> (A (T, 2H), probabilities (T, K))."""
+def forward(X, Wax, Waa, ba, Wya, by, keep=None, keep_in=None):
+    """One sentence: X (T, F) feature ids -> (A (T, 2H), probabilities (T, K)). ``keep`` and
+    ``keep_in`` are dropout masks (T, 2H) on a<t> before Wya and on Wax x<t>."""
     T = X.shape[0]
     H = Waa.shape[1]
     K = Wya.shape[0]
     if keep is None:
         keep = np.ones((T, 2 * H))
+    if keep_in is None:
+        keep_in = np.ones((T, 2 * H))
     A = np.zeros((T, 2 * H))
     for d, steps in ((0, range(T)), (1, range(T - 1, -1, -1))):
         a_prev = np.zeros(H)  # a<0> = 0
         for t in steps:
             wax_x = sum(Wax[j, d * H:(d + 1) * H] for j in X[t])  # Wax x<t>, x multi-hot
+            wax_x = wax_x * keep_in[t, d * H:(d + 1) * H]
             a = np.tanh(Waa[d] @ a_prev + wax_x + ba[d])
             A[t, d * H:(d + 1) * H] = a
             a_prev = a
@@ -53,23 +57,26 @@ def crf_nll(emissions, Y, Wyy, allowed):
     return float(log_z - score(list(Y)))
 
 
-def loss(X, Y, weights, keep=None):
+def loss(X, Y, weights, keep=None, keep_in=None):
     """Summed per-step cross-entropy of one sentence (the lecture's L = sum_t L<t>)."""
-    _, P = forward(X, *(weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by")), keep=keep)
+    _, P = forward(X, *(weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by")), keep=keep,
+                   keep_in=keep_in)
     if P.shape[1] == 1:
         p = P[:, 0]
         return float(-np.sum(Y * np.log(p) + (1 - Y) * np.log(1 - p)))
     return float(-np.sum(np.log(P[np.arange(len(Y)), Y])))
 
 
-def gradients(X, Y, weights, keep=None):
+def gradients(X, Y, weights, keep=None, keep_in=None):
     """Backpropagation through time for one sentence, loop by loop: dict of dL/dW."""
     Wax, Waa, ba, Wya, by = (weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by"))
     T = X.shape[0]
     H = Waa.shape[1]
     if keep is None:
         keep = np.ones((T, 2 * H))
-    A, P = forward(X, Wax, Waa, ba, Wya, by, keep)
+    if keep_in is None:
+        keep_in = np.ones((T, 2 * H))
+    A, P = forward(X, Wax, Waa, ba, Wya, by, keep, keep_in)
     g = {k: np.zeros_like(v, dtype=np.float64) for k, v in weights.items()}
     dA = np.zeros((T, 2 * H))
     for t in range(T):
@@ -89,7 +96,7 @@ def gradients(X, Y, weights, keep=None):
             dz = (dA[t, sl] + da_next) * (1 - a * a)
             g["ba"][d] += dz
             for j in X[t]:
-                g["Wax"][j, sl] += dz
+                g["Wax"][j, sl] += dz * keep_in[t, sl]
             prev = t - 1 if d == 0 else t + 1
             if 0 <= prev < T:
                 g["Waa"][d] += np.outer(dz, A[prev, sl])

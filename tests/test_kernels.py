@@ -16,7 +16,8 @@ NAMES = ("Wax", "Waa", "ba", "Wya", "by")
 ALL_NAMES = NAMES + ("Wyy",)
 
 
-def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=None):
+def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=None,
+                          keep_in=None):
     """Total loss and dense gradients of every parameter, from the kernels."""
     w = weights
     N, S = len(X), len(starts) - 1
@@ -27,12 +28,15 @@ def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=N
         keep = np.ones((N, 2 * H), dtype=dt)
     if allowed is None:
         allowed = np.ones((K + 1, K), dtype=np.bool_)
+    if keep_in is None:
+        keep_in = np.ones((0, 2 * H), dtype=dt)
     A, dZ = np.zeros((N, 2 * H), dt), np.zeros((N, 2 * H), dt)
     D, Alpha, Beta = np.zeros((N, K), dt), np.zeros((N, K)), np.zeros((N, K))
     loss = np.zeros(S)
     per = [np.zeros((S, 2, H, H), dt), np.zeros((S, 2, H), dt), np.zeros((S, K, 2 * H), dt),
            np.zeros((S, K), dt), np.zeros((S, K + 1, K), dt)]
-    kernels.loss_and_grads(X, starts, Y, keep, dt.type(1.0), w["Wax"], w["Waa"], w["ba"],
+    kernels.loss_and_grads(X, starts, Y, keep, keep_in, dt.type(1.0), w["Wax"], w["Waa"],
+                           w["ba"],
                            w["Wya"], w["by"], w["Wyy"], allowed, crf, A, dZ, D, Alpha, Beta,
                            loss, *per)
     grads = {}
@@ -46,12 +50,13 @@ def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=N
     return float(loss.sum()), grads
 
 
-def reference_loss_and_grads(weights, X, starts, Y, keep=None):
+def reference_loss_and_grads(weights, X, starts, Y, keep=None, keep_in=None):
     total, grads = 0.0, {k: np.zeros_like(v) for k, v in weights.items()}
     for s, e in zip(starts[:-1], starts[1:]):
         k = None if keep is None else keep[s:e]
-        total += reference.loss(X[s:e], Y[s:e], weights, k)
-        for name, g in reference.gradients(X[s:e], Y[s:e], weights, k).items():
+        k_in = None if keep_in is None else keep_in[s:e]
+        total += reference.loss(X[s:e], Y[s:e], weights, k, k_in)
+        for name, g in reference.gradients(X[s:e], Y[s:e], weights, k, k_in).items():
             grads[name] += g
     return total, grads
 
@@ -63,8 +68,9 @@ def dropout_keep(rng, N, H2, p=0.3):
 def test_kernel_matches_reference(small_net, rng):
     weights, X, starts, Y = small_net
     keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
-    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep)
-    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep)
+    keep_in = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1], p=0.5)
+    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, keep_in=keep_in)
+    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     for name in NAMES:
         np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-9, atol=1e-12,
@@ -87,9 +93,10 @@ def test_gradient_matches_finite_differences(small_net, rng, name, crf):
         allowed[K, Y[starts[:-1]]] = True  # ...but never the gold ones
         allowed[Y[:-1], Y[1:]] = True
     keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
+    keep_in = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1], p=0.5)
 
     def run(w):
-        return kernel_loss_and_grads(w, X, starts, Y, keep, crf, allowed)
+        return kernel_loss_and_grads(w, X, starts, Y, keep, crf, allowed, keep_in)
 
     _, grads = run(weights)
     param = weights[name]

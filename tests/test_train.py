@@ -181,3 +181,17 @@ def test_case_augmentation_trains_on_cased_copies():
     assert upper[i].tolist() == model.featurizer.feature_ids("HARRY")
     assert lower[i].tolist() == model.featurizer.feature_ids("harry")
     assert upper[i, 1] == lower[i, 1] == model.features.index("l:harry")  # shared lower form
+
+
+def test_input_dropout_changes_training_and_is_echoed(tmp_path):
+    models = {}
+    for p in (0.0, 0.5):
+        trainer, _ = run_trainer(epochs=1, input_dropout=p)
+        models[p] = trainer.best_model.weights
+        assert trainer.best_model.meta["train_config"]["input_dropout"] == p  # in the file
+    assert not np.array_equal(models[0.0]["Waa"], models[0.5]["Waa"])
+    result = CliRunner().invoke(cli, ["train", TRAIN, "--dev", DEV, "--hidden", "8",
+                                      "--epochs", "1", "--input-dropout", "0.25",
+                                      "-o", str(tmp_path / "m.npz")])
+    assert result.exit_code == 0, result.output
+    assert "input_dropout=0.25" in result.output
