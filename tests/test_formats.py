@@ -210,3 +210,41 @@ def test_entities_char_offsets():
 def test_output_tags():
     assert lecture().output_tags() == "B-ENT I-ENT O B-ENT I-ENT O O O O".split()
     assert lecture(binary_model=True).output_tags() == list("110110000")
+
+
+# ---------------------------------------------------------- fast writers = slow definitions
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+WORDS = st.sampled_from(["Harry", "Potter", "é", "東京", '"q"', "back\\slash", "\t", "😀",
+                         "\x00", "\u2028", ",", "a b"])
+TAG_RUNS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-ORG"])
+
+
+def _random_record(tokens, tags, scores, joined):
+    tokens = [t for t in tokens if t.strip()] or ["x"]
+    tags = (tags * len(tokens))[:len(tokens)]
+    scores = (scores * len(tokens))[:len(tokens)]
+    text = (" " if joined else "  ").join(tokens)
+    return record(text, tokens, tags, scores)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=8), st.lists(TAG_RUNS, min_size=1, max_size=8),
+       st.lists(st.floats(0, 1), min_size=1, max_size=8), st.booleans())
+def test_json_writer_writes_what_json_dumps_writes(tokens, tags, scores, joined):
+    from nertag.formats import _json_object
+
+    r = _random_record(tokens, tags, scores, joined)
+    assert format_json(r) == json.dumps(_json_object(r), ensure_ascii=False) + "\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=8), st.lists(TAG_RUNS, min_size=1, max_size=8),
+       st.booleans())
+def test_inline_fast_path_agrees_with_offsets(tokens, tags, joined):
+    r = _random_record(tokens, tags, [1.0], joined)
+    slow = TaggedText(r.text, r.tokens, r.tags, r.scores, starts=r.starts, ends=r.ends)
+    fast = TaggedText(r.text, r.tokens, r.tags, None)  # offsets unknown: the fast path if joined
+    assert format_inline(fast) == format_inline(slow)
