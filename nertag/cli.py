@@ -180,7 +180,7 @@ def _print_scores(result):
               help="A linear-chain CRF over the logits (default), or the lecture's per-step "
                    "cross-entropy (--no-crf).")
 @click.option("--hidden", type=click.IntRange(1, 2048), help="Units a direction [100].")
-@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam step size [0.002].")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), help="Adam step size [0.004].")
 @click.option("--batch-size", type=click.IntRange(1), help="Sentences a batch [32].")
 @click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout before Wya [0.3].")
 @click.option("--input-dropout", type=click.FloatRange(0, 0.95),

@@ -33,7 +33,7 @@ class TrainConfig:
     hidden: int = 100  # units a direction
     epochs: int = 40  # at most; early stopping usually ends sooner
     batch_size: int = 32  # sentences
-    lr: float = 0.002
+    lr: float = 0.004
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
     input_dropout: float = 0.5  # on Wax x<t>, the cell's input
     word_dropout: float = 0.1  # word and lower-case features -> unknown
