@@ -11,11 +11,12 @@ count: gradients are summed per sentence in a fixed order.
 """
 
 import json
+import math
 import os
 import time
 import zipfile
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class TrainConfig:
     batch_size: int = 32  # sentences
     lr: float = 0.004
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
-    input_dropout: float = 0.5  # on Wax x<t>, the cell's input
+    input_dropout: float = None  # on Wax x<t>, the cell's input; None: by corpus size
     word_dropout: float = 0.1  # word and lower-case features -> unknown
     feature_dropout: float = 0.0  # any single feature -> its template's unknown
     case_augment: float = 0.0  # sentences seen lower-cased (2/3) or UPPER-CASED (1/3)
@@ -51,6 +52,16 @@ class TrainConfig:
     dev_fraction: float = 0.1  # held out of train when no dev set is given
 
 
+def input_dropout_for(n_tokens):
+    """The default input dropout for a training corpus of n_tokens: 0.5 up to 100k tokens,
+    falling linearly in log size to 0.2 at 1M and beyond. Measured (3 seeds each): 0.5 gave
+    +1 to +2 typed F1 over none on WikiGold (31k tokens) and BTC (100k); on the 1.26M tokens
+    of the default model's corpora, 0.2 beat both 0.5 and none on the dev sets."""
+    if n_tokens <= 100_000:
+        return 0.5
+    return round(max(0.2, 0.5 - 0.3 * math.log10(n_tokens / 100_000)), 2)
+
+
 class TrainingDiverged(NertagError):
     pass
 
@@ -60,7 +71,7 @@ class Trainer:
 
     def __init__(self, train_corpora, dev_corpus=None, config=None, type_map=None,
                  checkpoint_dir=None, resume=False, embeddings=None):
-        self.config = config or TrainConfig()
+        self.config = replace(config) if config else TrainConfig()  # the caller's stays as given
         self.embeddings = embeddings  # (words, (n, d) vectors) from corpus.read_embeddings
         self.type_map = dict(type_map or {})
         self.checkpoint_dir = checkpoint_dir
@@ -111,6 +122,8 @@ class Trainer:
             self.dev_name = f"{n_dev} sentences held out of train" if n_dev else "train itself"
             if not dev:
                 dev = train
+        if cfg.input_dropout is None:
+            cfg.input_dropout = input_dropout_for(sum(len(tokens) for tokens, _ in train))
         types = entity_types([t for _, ts in train for t in ts])
         if not types:
             raise BadInputError("the training corpus has no entities", self.corpora[0])

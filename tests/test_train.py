@@ -195,3 +195,18 @@ def test_input_dropout_changes_training_and_is_echoed(tmp_path):
                                       "-o", str(tmp_path / "m.npz")])
     assert result.exit_code == 0, result.output
     assert "input_dropout=0.25" in result.output
+
+
+def test_default_input_dropout_follows_corpus_size():
+    from nertag.train import input_dropout_for
+
+    sizes = [1_000, 100_000, 250_000, 1_000_000, 10_000_000]
+    values = [input_dropout_for(n) for n in sizes]
+    assert values[0] == values[1] == 0.5 and values[-2] == values[-1] == 0.2
+    assert values == sorted(values, reverse=True) and 0.2 < values[2] < 0.5
+    config = TrainConfig(hidden=8, epochs=1)
+    trainer = Trainer([read_conll(TRAIN)], read_conll(DEV), config)
+    start = next(trainer.run())
+    assert config.input_dropout is None  # resolved on the trainer's copy, not the caller's
+    assert trainer.config.input_dropout == 0.5  # the sample corpus is small
+    assert start["config"]["input_dropout"] == 0.5  # and printed at the start
