@@ -375,23 +375,31 @@ def sum_squares(g):
     return acc
 
 
-@njit(**_JIT)
+@njit(**_PARALLEL_JIT)
 def sum_squares_rows(g, rows):
-    acc = 0.0
-    for r in rows:
-        for v in g[r]:
+    """Sum of squares of the given rows of g: per-row sums in parallel, added in row order."""
+    per_row = np.empty(rows.shape[0], dtype=np.float64)
+    for n in prange(rows.shape[0]):
+        acc = g[0, 0] - g[0, 0]  # in g's float type: vectorises
+        for v in g[rows[n]]:
             acc += v * v
-    return acc
+        per_row[n] = acc
+    total = 0.0
+    for n in range(rows.shape[0]):
+        total += per_row[n]
+    return total
 
 
 @njit(**_JIT)
 def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale, decay):
     """One AdamW step of a flat parameter (lr_t carries the bias correction; decay is the
     decoupled weight decay, lr * wd); g is scaled first (gradient clipping)."""
+    c1 = w.dtype.type(1) - beta1  # in the weights' float type, as the other scalars
+    c2 = w.dtype.type(1) - beta2
     for i in range(w.size):
         gi = g[i] * scale
-        m[i] = beta1 * m[i] + (1 - beta1) * gi
-        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+        m[i] = beta1 * m[i] + c1 * gi
+        v[i] = beta2 * v[i] + c2 * gi * gi
         w[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps) + decay * w[i]
 
 
@@ -400,12 +408,14 @@ def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale, decay):
     """Lazy Adam on the rows of Wax a batch touched (the rest of Wax has zero gradient and is
     left alone, as sparse Adam does); zeroes those gradient rows for the next batch."""
     H2 = W.shape[1]
+    c1 = W.dtype.type(1) - beta1
+    c2 = W.dtype.type(1) - beta2
     for n in prange(rows.shape[0]):
         r = rows[n]
         for j in range(H2):
             gi = G[r, j] * scale
-            M[r, j] = beta1 * M[r, j] + (1 - beta1) * gi
-            V[r, j] = beta2 * V[r, j] + (1 - beta2) * gi * gi
+            M[r, j] = beta1 * M[r, j] + c1 * gi
+            V[r, j] = beta2 * V[r, j] + c2 * gi * gi
             W[r, j] -= lr_t * M[r, j] / (np.sqrt(V[r, j]) + eps) + decay * W[r, j]
             G[r, j] = 0
         touched[r] = False

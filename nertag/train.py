@@ -234,13 +234,12 @@ class Trainer:
                 lr_t = state["lr"] * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
                 decay = state["lr"] * cfg.weight_decay
                 m, v = state["m"], state["v"]
+                # float32 scalars: float64 ones would turn the updates into float64 arithmetic
+                hyper = [np.float32(x) for x in (lr_t, 0.9, 0.999, 1e-8, scale, decay)]
                 for name, g in grads.items():
                     kernels.adam_dense(w[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
-                                       v[name].reshape(-1), lr_t, 0.9, 0.999, 1e-8, scale,
-                                       decay)
-                kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched,
-                                  lr_t, 0.9,
-                                  0.999, 1e-8, scale, decay)
+                                       v[name].reshape(-1), *hyper)
+                kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched, *hyper)
                 loss_sum += batch_loss
                 done_tokens += len(tok)
                 seconds = time.perf_counter() - t0
@@ -426,7 +425,7 @@ def _dropout_mask(rng, n, width, p):
         return np.ones((n, width), dtype=np.float32)
     threshold = int(round(p * 256))
     kept = np.frombuffer(rng.bytes(n * width), dtype=np.uint8).reshape(n, width) >= threshold
-    return kept.astype(np.float32) * np.float32(256.0 / (256 - threshold))
+    return np.multiply(kept, np.float32(256.0 / (256 - threshold)), dtype=np.float32)
 
 
 def _short_name(path):
