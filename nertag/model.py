@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 import zipfile
+from collections.abc import MutableMapping
 
 import numpy as np
 
@@ -129,7 +130,9 @@ class Model:
                                  np.float32)
                 grown[:, :done] = cache[1][:, :done]
                 cache[1] = grown
-            sums = input_sums(self.weights["Wax"], rows[done:])  # (n, 2H)
+            sums = (self.weights.quantized_rows(rows[done:])  # (n, 2H)
+                    if isinstance(self.weights, LoadedWeights)
+                    else input_sums(self.weights["Wax"], rows[done:]))
             sums += self.weights["ba"].reshape(-1)
             cache[1][:, done:len(rows)] = sums.reshape(len(sums), 2, self.hidden).swapaxes(0, 1)
             cache[2] = len(rows)
@@ -311,7 +314,8 @@ def _model_from_arrays(arrays, name):
     features = _read_text(arrays["features"], "features", name).split("\n")
     tagset = _read_text(arrays["tagset"], "tagset", name).split("\n")
     _check_tagset(tagset, name)
-    weights = {"Wax": _dequantize(arrays["Wax"], arrays["Wax_scale"], name)}
+    _check_quantized(arrays["Wax"], arrays["Wax_scale"], name)
+    weights = LoadedWeights(arrays["Wax"], arrays["Wax_scale"])
     for key in WEIGHTS[1:]:
         array = arrays[key]
         if array.dtype not in (np.float16, np.float32, np.float64):
@@ -323,9 +327,10 @@ def _model_from_arrays(arrays, name):
         raise BadModelError(f"Waa has shape {weights['Waa'].shape}, config says hidden="
                             f"{config.get('hidden')!r}", name)
     for key, shape in weight_shapes(len(features), hidden, n_outputs).items():
-        if weights[key].shape != shape:
+        found = (arrays["Wax"] if key == "Wax" else weights[key]).shape  # Wax not yet read
+        if found != shape:
             raise BadModelError(
-                f"{key} has shape {weights[key].shape}, expected {shape} for {len(features)} "
+                f"{key} has shape {found}, expected {shape} for {len(features)} "
                 f"features, hidden={hidden} and {n_outputs} outputs", name)
         # Wax is int8 times a scale a row: finite exactly when the scales are
         values = arrays["Wax_scale"] if key == "Wax" else weights[key]
@@ -344,14 +349,62 @@ def quantize_rows(W):
     return q, scale
 
 
-def _dequantize(q, scale, name):
+def _check_quantized(q, scale, name):
     if q.dtype != np.int8 or q.ndim != 2:
         raise BadModelError(f"Wax has dtype {q.dtype} and {q.ndim} dimensions, expected 2-d int8",
                             name)
     if scale.dtype != np.float32 or scale.shape != (q.shape[0],):
         raise BadModelError(f"Wax_scale has shape {scale.shape} and dtype {scale.dtype}, "
                             f"expected ({q.shape[0]},) float32", name)
-    return q.astype(np.float32) * scale[:, None]
+
+
+class LoadedWeights(MutableMapping):
+    """A loaded model's weights: a dict of arrays whose Wax is dequantized from its int8 rows
+    only when first read. Tagging reads just the rows of the strings it meets (quantized_rows),
+    so a short ``nertag tag`` skips converting the whole table (32 MB for the default model)."""
+
+    def __init__(self, wax_q, wax_scale):
+        self._arrays = {}
+        self.quantized = (wax_q, wax_scale)  # (n, 2H) int8, (n,) float32
+
+    def __getitem__(self, key):
+        if key == "Wax" and key not in self._arrays:
+            q, scale = self.quantized
+            self._arrays[key] = q.astype(np.float32) * scale[:, None]
+        return self._arrays[key]
+
+    def __setitem__(self, key, value):
+        self._arrays[key] = value
+
+    def __delitem__(self, key):
+        del self._arrays[key]
+
+    def __iter__(self):
+        return iter(["Wax", *(k for k in self._arrays if k != "Wax")])
+
+    def __len__(self):
+        return len(self._arrays) + ("Wax" not in self._arrays)
+
+    def __contains__(self, key):  # without reading the value, as Mapping's would
+        return key == "Wax" or key in self._arrays
+
+    @property
+    def wax_read(self):
+        return "Wax" in self._arrays
+
+    def quantized_rows(self, X):
+        """input_sums(self["Wax"], X) without dequantizing all of Wax (the same values: each
+        row is q * scale in float32 either way)."""
+        if self.wax_read:
+            return input_sums(self["Wax"], X)
+        q, scale = self.quantized
+        E = q[X[:, 0]].astype(np.float32)
+        E *= scale[X[:, 0], None]
+        for f in range(1, X.shape[1]):
+            rows = q[X[:, f]].astype(np.float32)
+            rows *= scale[X[:, f], None]
+            E += rows
+        return E
 
 
 def _read_text(array, key, name):

@@ -202,3 +202,24 @@ def test_fuzzed_model_bytes_raise_only_our_error(tmp_path, data, cut):
             load_model(path)
         except BadModelError:
             pass
+
+
+def test_loaded_model_tags_without_dequantizing_all_of_wax(sample_model_path):
+    sentences = [["Harry", "Potter", "met", "Ada", "Lovelace"], ["unseen", "Zorblax", "words"]]
+    lazy = load_model(sample_model_path)
+    tagged = lazy.tag(sentences)
+    assert not lazy.weights.wax_read  # only the rows of the strings met were converted
+    eager = load_model(sample_model_path)
+    q, scale = eager.weights.quantized
+    np.testing.assert_array_equal(eager.weights["Wax"], q.astype(np.float32) * scale[:, None])
+    assert eager.weights.wax_read
+    assert eager.tag(sentences) == tagged  # the same tags and the same float32 scores
+
+
+def test_loaded_weights_are_a_full_mapping(sample_model_path):
+    weights = load_model(sample_model_path).weights
+    assert list(weights) == ["Wax", "Waa", "ba", "Wya", "by", "Wyy"] and len(weights) == 6
+    assert "Wax" in weights and not weights.wax_read
+    copied = {k: v.copy() for k, v in weights.items()}  # reading the values converts Wax
+    assert weights.wax_read and copied["Wax"].dtype == np.float32
+    assert copied["Wax"].shape == weights.quantized[0].shape
