@@ -5,6 +5,7 @@ tags with per-token scores.
 """
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -52,8 +53,10 @@ def format_inline(record):
     """``[PER Harry Potter] met [PER Hermione Granger]``: the text with entities bracketed."""
     if record.tags.count(OUTSIDE) == len(record.tags):
         return record.text + "\n"
-    if record.starts is None and record.text == " ".join(record.tokens):
-        # the tokens with single spaces (CoNLL input, or a plain line): no offsets needed
+    if record.starts is None and record.text.split() == record.tokens and \
+            record.text == " ".join(record.tokens):
+        # the words of the text, single spaces between them (CoNLL input, or a plain line):
+        # brackets go around tokens, no character offsets needed
         parts = list(record.tokens)
         for start, end, label in bio_spans(record.tags):
             parts[start] = "[" + label + " " + parts[start]
@@ -104,14 +107,20 @@ def format_json(record):
     starts, ends = record.offsets()
     tokens = ", ".join([
         f'{{"text": {quote(tok)}, "start": {s}, "end": {e}, "tag": {quote(tag)}, '
-        f'"score": {round(float(sc), 4)!r}}}'
+        f'"score": {_number(sc)}}}'
         for tok, s, e, tag, sc in zip(record.tokens, starts, ends, record.output_tags(),
                                       record.scores)])
     entities = ", ".join([
         f'{{"text": {quote(record.text[s:e])}, "label": {quote(label)}, "start": {s}, '
-        f'"end": {e}, "score": {round(score, 4)!r}}}'
+        f'"end": {e}, "score": {_number(score)}}}'
         for s, e, label, score in record.entities()])
     return f'{{"text": {quote(record.text)}, "tokens": [{tokens}], "entities": [{entities}]}}\n'
+
+
+def _number(score):
+    """A score rounded to 4 places, written as json.dumps writes a float (NaN for a NaN)."""
+    value = round(float(score), 4)
+    return repr(value) if math.isfinite(value) else json.dumps(value)
 
 
 def _json_object(record):
@@ -125,7 +134,7 @@ def _json_object(record):
         ],
         "entities": [
             {"text": record.text[s:e], "label": label, "start": s, "end": e,
-             "score": round(score, 4)}
+             "score": round(float(score), 4)}
             for s, e, label, score in record.entities()
         ],
     }

@@ -380,7 +380,7 @@ def sum_squares_rows(g, rows):
     """Sum of squares of the given rows of g: per-row sums in parallel, added in row order."""
     per_row = np.empty(rows.shape[0], dtype=np.float64)
     for n in prange(rows.shape[0]):
-        acc = g[0, 0] - g[0, 0]  # in g's float type: vectorises
+        acc = g.dtype.type(0)  # in g's float type: vectorises
         for v in g[rows[n]]:
             acc += v * v
         per_row[n] = acc

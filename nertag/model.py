@@ -366,36 +366,44 @@ class LoadedWeights(MutableMapping):
     def __init__(self, wax_q, wax_scale):
         self._arrays = {}
         self.quantized = (wax_q, wax_scale)  # (n, 2H) int8, (n,) float32
+        self._wax_pending = True  # Wax not yet converted (nor replaced, nor deleted)
 
     def __getitem__(self, key):
-        if key == "Wax" and key not in self._arrays:
+        if key == "Wax" and self._wax_pending:
             q, scale = self.quantized
             self._arrays[key] = q.astype(np.float32) * scale[:, None]
+            self._wax_pending = False
         return self._arrays[key]
 
     def __setitem__(self, key, value):
+        if key == "Wax":
+            self._wax_pending = False
         self._arrays[key] = value
 
     def __delitem__(self, key):
+        if key == "Wax" and self._wax_pending:
+            self._wax_pending = False
+            return
         del self._arrays[key]
 
     def __iter__(self):
-        return iter(["Wax", *(k for k in self._arrays if k != "Wax")])
+        wax = ["Wax"] if "Wax" in self else []
+        return iter(wax + [k for k in self._arrays if k != "Wax"])
 
     def __len__(self):
-        return len(self._arrays) + ("Wax" not in self._arrays)
+        return len(self._arrays) + self._wax_pending
 
     def __contains__(self, key):  # without reading the value, as Mapping's would
-        return key == "Wax" or key in self._arrays
+        return key in self._arrays or (key == "Wax" and self._wax_pending)
 
     @property
     def wax_read(self):
-        return "Wax" in self._arrays
+        return not self._wax_pending
 
     def quantized_rows(self, X):
         """input_sums(self["Wax"], X) without dequantizing all of Wax (the same values: each
         row is q * scale in float32 either way)."""
-        if self.wax_read:
+        if not self._wax_pending:
             return input_sums(self["Wax"], X)
         q, scale = self.quantized
         E = q[X[:, 0]].astype(np.float32)
@@ -648,20 +656,23 @@ def viterbi(logP, starts, allowed, transitions=None):
     Sentences of a length group are stepped together with the tags on the first axis, (K, B),
     so each step is K vectorised adds and maxima over contiguous rows. Back-pointers are not
     stored: the best predecessor is found again from the kept scores while tracing back (the
-    same first-maximum rule, so the same path)."""
+    same first-maximum rule, so the same path). Scores add up in the wider float type of the
+    inputs: float64 for log-probabilities without transition scores (a float32 total over a
+    long sentence would break near-ties by rounding)."""
     N, K = logP.shape
     penalty = np.where(allowed, 0.0 if transitions is None else transitions, -np.inf)
-    step = penalty[:K].astype(logP.dtype)  # (K from, K to)
+    dtype = np.result_type(logP.dtype, penalty.dtype)
+    step = penalty[:K].astype(dtype)  # (K from, K to)
     ids = np.zeros(N, dtype=np.int64)
     for _, valid, index in length_groups(starts):
         B, T = valid.shape
         if T == 0:
             continue
-        scores = logP[index.T].transpose(0, 2, 1)  # (T, K, B)
+        scores = logP[index.T].transpose(0, 2, 1).astype(dtype)  # (T, K, B)
         lengths = valid.sum(axis=1)
-        delta = np.empty((T, K, B), dtype=logP.dtype)  # best score of a path ending in k
-        delta[0] = scores[0] + penalty[K].astype(logP.dtype)[:, None]
-        via = np.empty((K, B), dtype=logP.dtype)
+        delta = np.empty((T, K, B), dtype=dtype)  # best score of a path ending in k
+        delta[0] = scores[0] + penalty[K].astype(dtype)[:, None]
+        via = np.empty((K, B), dtype=dtype)
         for t in range(1, T):
             previous, new = delta[t - 1], delta[t]
             np.add(previous[0], step[0][:, None], out=new)

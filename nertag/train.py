@@ -26,7 +26,7 @@ from .model import BINARY_TAGSET, MAX_RUN, Model, allowed_transitions, today, wr
 from .tags import binary_to_bio, bio_tagset, entity_types, map_types, to_binary, to_bio
 from .vocab import N_TEMPLATES, build_features, encode_tags
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the config holds input_dropout
 
 
 @dataclass
@@ -378,7 +378,11 @@ class Trainer:
             for key in ("epochs", "threads", "patience"):
                 theirs.pop(key, None)
                 mine.pop(key, None)
-            if meta["version"] != CHECKPOINT_VERSION or theirs != mine or \
+            if meta["version"] != CHECKPOINT_VERSION:
+                raise BadInputError(f"checkpoint of format {meta['version']} from another "
+                                    f"nertag version (this one writes {CHECKPOINT_VERSION}): "
+                                    "start again without --resume", path)
+            if theirs != mine or \
                     meta.get("fingerprint") != self._fingerprint(model):
                 raise BadInputError("checkpoint was made with other settings or another corpus",
                                     path)

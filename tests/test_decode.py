@@ -191,3 +191,17 @@ def test_input_sum_cache_grows_across_many_batches():
     assert [t for t, _ in piecewise] == [t for t, _ in whole]
     np.testing.assert_allclose([s for _, sc in piecewise for s in sc],
                                [s for _, sc in whole for s in sc], rtol=1e-5)
+
+
+def test_viterbi_adds_float32_log_probabilities_in_float64():
+    """Without transition scores, a float32 total over a long sentence would break near-ties
+    by rounding: the path must be the one float64 arithmetic finds."""
+    rng = np.random.default_rng(5)
+    tagset = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    allowed = allowed_transitions(tagset)
+    for _ in range(10):
+        P = (0.2 + rng.normal(0, 1e-3, size=(1000, 5))).astype(np.float32)
+        logP = np.log(P / P.sum(axis=1, keepdims=True))
+        starts = np.array([0, 1000])
+        assert (viterbi(logP, starts, allowed)
+                == viterbi(logP.astype(np.float64), starts, allowed)).all()

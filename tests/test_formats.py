@@ -218,12 +218,11 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 WORDS = st.sampled_from(["Harry", "Potter", "é", "東京", '"q"', "back\\slash", "\t", "😀",
-                         "\x00", "\u2028", ",", "a b"])
+                         "\x00", "\u2028", ",", "a b", "", " "])
 TAG_RUNS = st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-ORG"])
 
 
 def _random_record(tokens, tags, scores, joined):
-    tokens = [t for t in tokens if t.strip()] or ["x"]
     tags = (tags * len(tokens))[:len(tokens)]
     scores = (scores * len(tokens))[:len(tokens)]
     text = (" " if joined else "  ").join(tokens)
@@ -232,7 +231,8 @@ def _random_record(tokens, tags, scores, joined):
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(WORDS, min_size=1, max_size=8), st.lists(TAG_RUNS, min_size=1, max_size=8),
-       st.lists(st.floats(0, 1), min_size=1, max_size=8), st.booleans())
+       st.lists(st.floats(0, 1) | st.sampled_from([float("nan"), float("inf")]), min_size=1,
+                max_size=8), st.booleans())
 def test_json_writer_writes_what_json_dumps_writes(tokens, tags, scores, joined):
     from nertag.formats import _json_object
 
@@ -248,3 +248,10 @@ def test_inline_fast_path_agrees_with_offsets(tokens, tags, joined):
     slow = TaggedText(r.text, r.tokens, r.tags, r.scores, starts=r.starts, ends=r.ends)
     fast = TaggedText(r.text, r.tokens, r.tags, None)  # offsets unknown: the fast path if joined
     assert format_inline(fast) == format_inline(slow)
+
+
+def test_json_non_finite_scores_are_written_as_json_dumps_writes():
+    r = record("Harry met", ["Harry", "met"], ["B-PER", "O"], [float("nan"), float("inf")])
+    line = format_json(r)
+    assert '"score": NaN' in line and '"score": Infinity' in line
+    assert json.loads(line)["tokens"][1]["score"] == float("inf")

@@ -65,10 +65,12 @@ def dropout_keep(rng, N, H2, p=0.3):
     return (rng.random((N, H2)) >= p) / (1 - p)
 
 
-def test_kernel_matches_reference(small_net, rng):
+@pytest.mark.parametrize("input_dropout", [False, True], ids=["no-input-dropout", "input-dropout"])
+def test_kernel_matches_reference(small_net, rng, input_dropout):
     weights, X, starts, Y = small_net
     keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
-    keep_in = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1], p=0.5)
+    keep_in = (dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1], p=0.5) if input_dropout
+               else None)  # None: the kernel gets a (0, 2H) mask, the reference none
     loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, keep_in=keep_in)
     ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
@@ -172,6 +174,29 @@ def test_adam_dense_matches_formula(rng):
     np.testing.assert_allclose(m, expect_m)
     np.testing.assert_allclose(v, expect_v)
     np.testing.assert_allclose(w, expect_w)
+
+
+def test_adam_in_float32_as_training_calls_it(rng):
+    """Training passes float32 arrays and float32 scalars: the same step, to float32
+    precision, and the arrays stay float32."""
+    w, g = rng.normal(size=64), rng.normal(size=64)
+    m, v = rng.normal(size=64) * 0.1, rng.random(64) * 0.1
+    w32, g32, m32, v32 = (a.astype(np.float32) for a in (w, g, m, v))
+    hyper = [np.float32(x) for x in (0.01, 0.9, 0.999, 1e-8, 0.5, 0.001)]
+    kernels.adam_dense(w32, g32, m32, v32, *hyper)
+    kernels.adam_dense(w, g, m, v, 0.01, 0.9, 0.999, 1e-8, 0.5, 0.001)
+    assert w32.dtype == m32.dtype == v32.dtype == np.float32
+    for a32, a64 in ((w32, w), (m32, m), (v32, v)):
+        np.testing.assert_allclose(a32, a64, rtol=1e-5, atol=1e-6)
+    W = rng.normal(size=(5, 8)).astype(np.float32)
+    W64, G = W.astype(np.float64), rng.normal(size=(5, 8))
+    M32, V32 = np.zeros_like(W), np.zeros_like(W)
+    M64, V64 = np.zeros_like(W64), np.zeros_like(W64)
+    rows, touched = np.array([3, 0]), np.ones(5, dtype=np.bool_)
+    kernels.adam_rows(W, G.astype(np.float32), M32, V32, rows, touched.copy(), *hyper)
+    kernels.adam_rows(W64, G.copy(), M64, V64, rows, touched.copy(), 0.01, 0.9, 0.999, 1e-8,
+                      0.5, 0.001)
+    np.testing.assert_allclose(W, W64, rtol=1e-5, atol=1e-6)
 
 
 def test_adam_rows_updates_only_touched_rows(rng):

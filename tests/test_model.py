@@ -223,3 +223,15 @@ def test_loaded_weights_are_a_full_mapping(sample_model_path):
     copied = {k: v.copy() for k, v in weights.items()}  # reading the values converts Wax
     assert weights.wax_read and copied["Wax"].dtype == np.float32
     assert copied["Wax"].shape == weights.quantized[0].shape
+
+
+def test_loaded_weights_replace_and_delete_like_a_dict(sample_model_path):
+    weights = load_model(sample_model_path).weights
+    del weights["Wax"]  # before it was ever read
+    assert "Wax" not in weights and len(weights) == 5 and "Wax" not in list(weights)
+    with pytest.raises(KeyError):
+        weights["Wax"]
+    weights["Wax"] = np.zeros((3, 4), np.float32)
+    assert weights["Wax"].shape == (3, 4) and list(weights)[0] == "Wax"
+    weights.clear()
+    assert len(weights) == 0 and list(weights) == []

@@ -81,6 +81,25 @@ def test_resume_refuses_other_settings(tmp_path):
     assert "checkpoint was made with other settings" in result.output
 
 
+def test_resume_refuses_a_checkpoint_of_another_version(tmp_path):
+    import json
+    import zipfile
+
+    ck = tmp_path / "ck"
+    train_cli("-o", tmp_path / "m.npz", "--epochs", 1, "--checkpoint", ck)
+    path = ck / "checkpoint.npz"
+    with np.load(path) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(arrays["meta"].tobytes().decode())
+    meta["version"] = 1
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    assert zipfile.is_zipfile(path)
+    result = train_cli("-o", tmp_path / "m.npz", "--epochs", 2, "--checkpoint", ck, "--resume")
+    assert result.exit_code == 1
+    assert "checkpoint of format 1 from another nertag version" in result.output
+
+
 def test_resume_without_checkpoint_file(tmp_path):
     result = train_cli("-o", tmp_path / "m.npz", "--checkpoint", tmp_path / "none", "--resume")
     assert result.exit_code == 1 and "no checkpoint to resume from" in result.output
