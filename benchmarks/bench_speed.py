@@ -118,6 +118,16 @@ def main():
                          f"{100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak)",
                          "target >= 500k tokens/s"))
 
+        # ---- the same through a pipe: `cat file | nertag tag`
+        for name, path, extra in (("CoNLL in -> CoNLL out", conll,
+                                   ["--input-format", "conll", "--format", "conll"]),
+                                  ("raw text in -> inline out", text, [])):
+            command = f"cat {path} | {NERTAG} tag {' '.join(extra)}"
+            secs = statistics.median(run(["bash", "-c", command]) for _ in range(3))
+            rows.append((f"tag through a pipe, {name}: `cat file | nertag tag "
+                         f"{' '.join(extra)}`", f"{n_tokens / secs:,.0f} tokens/s ({secs:.2f} s)",
+                         "no target"))
+
         # ---- memory, flat in stream length
         rss = []
         for n in (250_000, 1_000_000):

@@ -6,6 +6,7 @@ as in the Broad Twitter Corpus), else on runs of spaces; blank lines end sentenc
 and ``#`` comment lines are skipped; UTF-8 with or without a BOM, LF or CRLF line ends.
 """
 
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -251,10 +252,18 @@ def iter_line_batches(path, span=None, encoding="utf-8"):
 
     parts = []  # bytes of a line still to be completed (a list: no quadratic joins)
     number = 1
+    waiting = _more_waiting(stream) if span is None else None
     try:
         while True:
             try:
                 chunk = read(READ_CHUNK)
+                # a pipe gives at most its buffer (64 KiB) a read: while more is already
+                # waiting, read on, so a fast producer is tagged in large batches
+                while waiting is not None and chunk and len(chunk) < READ_CHUNK and waiting():
+                    more = read(READ_CHUNK - len(chunk))
+                    if not more:
+                        break
+                    chunk += more
             except OSError as exc:
                 raise BadInputError(f"cannot read: {exc.strerror}", name) from None
             cut = chunk.rfind(b"\n")
@@ -280,6 +289,21 @@ def iter_line_batches(path, span=None, encoding="utf-8"):
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def _more_waiting(stream):
+    """A function telling whether more input can be read at once without waiting, for a pipe;
+    None for anything else (a file is read in large batches anyway)."""
+    import select
+    import stat
+
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return lambda: bool(select.select([fd], [], [], 0)[0])
 
 
 def _regular_file(path):
@@ -329,6 +353,11 @@ def iter_conll_batches(path, max_tokens=None, span=None, encoding="utf-8"):
     for blocks in _sentence_blocks(iter_line_batches(path, span, encoding), 0):
         yield [Sentence(_first_columns(rows), None, rows, first)
                for block in blocks for first, rows in _pieces(block, max_tokens)]
+
+
+def sentences_of_rows(row_lists):
+    """Tag-less Sentences from the rows of each (CoNLL lines, blank lines already taken out)."""
+    return [Sentence(_first_columns(rows), None, rows) for rows in row_lists]
 
 
 _TAB_FIRST = re.compile(r"^([^\t\n]*)\t", re.MULTILINE)

@@ -145,3 +145,49 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
             outputs.append(out.getvalue())
         assert outputs[0] == outputs[1]
         assert outputs[0].count(b"\n") >= 3000
+
+
+def _big_inputs(tmp_path):
+    """A text file and a CoNLL file of about 1.5 MB each: a fast pipe of them hands batches
+    to the helper process."""
+    words = ("Harry Potter met Hermione Granger in London . Ada Lovelace wrote to the Royal "
+             "Society about the engine").split()
+    lines = [" ".join(words[i % 7:] + words[:i % 7]) for i in range(12_000)]
+    text = tmp_path / "big.txt"
+    text.write_text("\n".join(lines) + "\n\n" + "\n".join(lines[:50]) + "\n")
+    conll = tmp_path / "big.conll"
+    conll.write_text("".join("\n".join(line.split()) + "\n\n" for line in lines))
+    return text, conll
+
+
+def test_fast_pipe_is_tagged_as_the_file_is(sample_model_path, tmp_path):
+    text, conll = _big_inputs(tmp_path)
+    for path, extra in ((text, []), (text, ["-f", "json"]),
+                        (conll, ["--input-format", "conll", "-f", "conll"])):
+        args = NERTAG + ["tag", "-m", str(sample_model_path), *extra]
+        from_file = subprocess.run(args + ["-i", str(path)], capture_output=True, timeout=300)
+        piped = subprocess.run(["bash", "-c", f"cat {path} | {' '.join(args)}"],
+                               capture_output=True, timeout=300)
+        assert piped.returncode == 0 and from_file.returncode == 0, piped.stderr
+        assert piped.stdout.count(b"\n") >= 12_000
+        if "json" not in extra:
+            assert piped.stdout == from_file.stdout  # same records, same order
+            continue
+        # batches of another make-up round the last float bits differently: scores to 1e-3
+        for a, b in zip(piped.stdout.splitlines(), from_file.stdout.splitlines(), strict=True):
+            a, b = json.loads(a), json.loads(b)
+            assert [t["tag"] for t in a["tokens"]] == [t["tag"] for t in b["tokens"]]
+            for ta, tb in zip(a["tokens"], b["tokens"]):
+                assert abs(ta["score"] - tb["score"]) <= 1e-3
+
+
+def test_fast_pipe_into_head_exits_quietly_and_leaves_no_helper(sample_model_path, tmp_path):
+    text, _ = _big_inputs(tmp_path)
+    cmd = (f"cat {text} {text} {text} | {' '.join(NERTAG)} tag -m {sample_model_path} | head -1;"
+           " exit ${PIPESTATUS[1]}")
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.count("\n") == 1
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    leftover = subprocess.run(["pgrep", "-f", f"tag -m {sample_model_path}"],
+                              capture_output=True, text=True)
+    assert leftover.stdout == ""
