@@ -402,6 +402,9 @@ def main(argv=None):
     try:
         code = cli.main(args=argv, prog_name="nertag", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
+        # a second signal while exiting (both sent to the process group) changes nothing
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         click.echo("nertag: interrupted", err=True)
         code = EXIT_INTERRUPTED
     except click.ClickException as exc:

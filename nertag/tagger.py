@@ -108,7 +108,7 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split, 
     if pid == 0:  # the child: never returns, never writes to the parent's stdout
         code = 1
         try:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _helper_signals()
             batches = iter_tagged(model, path=path, input_format=input_format,
                                   span=(split, None), encoding=encoding,
                                   scores=_needs_scores(output_format))
@@ -126,9 +126,8 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split, 
                           output_format)
         _, status = os.waitpid(pid, 0)
         pid = None
-        if status != 0:
-            raise NertagError("tagging the second half of the input failed",
-                              display_name(path))
+        _check_helper(status, "tagging the second half of the input failed",
+                      display_name(path))
         spill.seek(0)
         shutil.copyfileobj(spill, out, 1 << 20)
         out.flush()
@@ -138,6 +137,22 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split, 
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         spill.close()
+
+
+def _helper_signals():
+    """In a forked helper: Ctrl-C (sent to the whole process group) is the parent's to handle
+    (it stops the helper); SIGTERM ends the helper at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _check_helper(status, message, where):
+    """A helper's wait status: a helper stopped by a signal means nertag is being stopped
+    (an interruption, exit 130); any other failure is an error."""
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
+        raise KeyboardInterrupt
+    if status != 0:
+        raise NertagError(message, where)
 
 
 def _stdin_is_pipe():
@@ -233,8 +248,10 @@ class _PipeTagger:
 
     def _receive(self):
         data = _read_frame(self.from_helper)
-        if data is None:
-            raise NertagError("tagging in the helper process failed", "<stdin>")
+        if data is None:  # the helper is gone
+            _, status = os.waitpid(self.pid, 0)
+            self.pid = None
+            _check_helper(status or 1, "tagging in the helper process failed", "<stdin>")
         self.busy = False
         return data
 
@@ -245,8 +262,7 @@ class _PipeTagger:
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         os.close(self.from_helper)
-        if status != 0:
-            raise NertagError("tagging in the helper process failed", "<stdin>")
+        _check_helper(status, "tagging in the helper process failed", "<stdin>")
 
     # ------------------------------------------------------------------ the helper
 
@@ -260,7 +276,7 @@ class _PipeTagger:
         if pid == 0:  # the helper: never returns, never writes to stdout
             code = 1
             try:
-                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _helper_signals()
                 os.close(work_w)
                 os.close(done_r)
                 while True:

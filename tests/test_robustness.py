@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -191,3 +192,29 @@ def test_fast_pipe_into_head_exits_quietly_and_leaves_no_helper(sample_model_pat
     leftover = subprocess.run(["pgrep", "-f", f"tag -m {sample_model_path}"],
                               capture_output=True, text=True)
     assert leftover.stdout == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_the_group_while_tagging_a_fast_pipe_exits_130(sample_model_path, tmp_path,
+                                                                 signum):
+    """Ctrl-C reaches the process group, the helper included: nertag still ends as
+    interrupted (130), with no traceback and no helper left behind."""
+    text, _ = _big_inputs(tmp_path)
+    feeder = subprocess.Popen(["bash", "-c", f"while :; do cat {text}; done"],
+                              stdout=subprocess.PIPE)
+    proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)], stdin=feeder.stdout,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        time.sleep(4)  # started, and tagging with its helper
+        os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        feeder.kill()
+        feeder.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"tag -m {sample_model_path}"], capture_output=True,
+                          text=True)
+    assert left.stdout == ""
