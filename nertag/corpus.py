@@ -355,11 +355,6 @@ def iter_conll_batches(path, max_tokens=None, span=None, encoding="utf-8"):
                for block in blocks for first, rows in _pieces(block, max_tokens)]
 
 
-def sentences_of_rows(row_lists):
-    """Tag-less Sentences from the rows of each (CoNLL lines, blank lines already taken out)."""
-    return [Sentence(_first_columns(rows), None, rows) for rows in row_lists]
-
-
 _TAB_FIRST = re.compile(r"^([^\t\n]*)\t", re.MULTILINE)
 
 

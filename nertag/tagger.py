@@ -4,7 +4,6 @@ of this module per command (besides training)."""
 import os
 import shutil
 import signal
-import sys
 import tempfile
 
 from .corpus import (
@@ -13,7 +12,6 @@ from .corpus import (
     iter_line_batches,
     read_predictions,
     regular_file_size,
-    sentences_of_rows,
     split_offset,
 )
 from .errors import NertagError
@@ -75,8 +73,6 @@ def tag_stream(model, out, texts=None, path="-", input_format="text", output_for
         if split is not None and split < size:
             return _tag_in_two_processes(model, out, path, input_format, output_format, split,
                                          encoding)
-        if size is None and path == "-" and _stdin_is_pipe():
-            return _PipeTagger(model, out, input_format, output_format, encoding).run()
     return _write_tagged(model, out, iter_tagged(model, texts, path, input_format,
                                                  encoding=encoding,
                                                  scores=_needs_scores(output_format)),
@@ -153,182 +149,6 @@ def _check_helper(status, message, where):
         raise KeyboardInterrupt
     if status != 0:
         raise NertagError(message, where)
-
-
-def _stdin_is_pipe():
-    import stat
-
-    try:
-        return stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-# a batch of at least this many characters, with more input already waiting behind it, is
-# handed to the helper process (smaller ones are not worth the trip)
-HAND_OVER_CHARS = 1 << 14
-
-
-class _PipeTagger:
-    """Standard input from a pipe, tagged by two processes. A batch that has more input
-    waiting right behind it goes to a forked helper; this process tags the next batch
-    meanwhile, then writes the helper's output and its own, so the output keeps the input's
-    order. When no more input is waiting (an interactive pipeline), this process tags the
-    batch itself at once. The helper is forked when first needed, after the model is loaded,
-    and gets and returns batches as length-prefixed frames over two pipes."""
-
-    def __init__(self, model, out, input_format, output_format, encoding):
-        self.model, self.out = model, out
-        self.conll = input_format == "conll"
-        self.formatter = FORMATTERS[output_format]
-        self.scores = _needs_scores(output_format)
-        self.encoding = encoding
-        self.pid = None
-        self.busy = False  # a batch is with the helper
-
-    def run(self):
-        batches = (iter_conll_batches("-", encoding=self.encoding) if self.conll else
-                   (lines for _, lines in iter_line_batches("-", None, self.encoding)))
-        n = 0
-        try:
-            for batch in batches:
-                n += len(batch)
-                if not self.busy and self._worth_handing_over(batch):
-                    self._send(self._items(batch))
-                    continue
-                mine = self._tag(batch)
-                if self.busy:
-                    self._write(self._receive())
-                self._write(mine)
-            if self.busy:
-                self._write(self._receive())
-            self._stop_helper()
-            return n
-        finally:
-            if self.pid is not None:  # interrupted, or the reader went away
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-
-    # ------------------------------------------------------------------ this process
-
-    def _worth_handing_over(self, batch):
-        rows = (row for s in batch for row in s.rows) if self.conll else batch
-        if sum(map(len, rows)) < HAND_OVER_CHARS:
-            return False
-        import select
-
-        try:
-            return bool(select.select([sys.stdin.fileno()], [], [], 0)[0])
-        except (OSError, ValueError):
-            return False
-
-    def _tag(self, batch):
-        records = (tag_sentences(self.model, batch, self.scores) if self.conll
-                   else tag_texts(self.model, batch, self.scores))
-        return "".join(map(self.formatter, records)).encode("utf-8", "surrogateescape")
-
-    def _write(self, data):
-        self.out.write(data)
-        self.out.flush()
-
-    def _items(self, batch):
-        return ["\n".join(s.rows) for s in batch] if self.conll else batch
-
-    @property
-    def _separator(self):
-        # between items: a line never holds a line break; a sentence's rows are never empty,
-        # so a sentence never holds a blank line
-        return "\n\n" if self.conll else "\n"
-
-    def _send(self, items):
-        if self.pid is None:
-            self._start_helper()
-        _write_frame(self.to_helper, _pack(items, self._separator))
-        self.busy = True
-
-    def _receive(self):
-        data = _read_frame(self.from_helper)
-        if data is None:  # the helper is gone
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = None
-            _check_helper(status or 1, "tagging in the helper process failed", "<stdin>")
-        self.busy = False
-        return data
-
-    def _stop_helper(self):
-        if self.pid is None:
-            return
-        os.close(self.to_helper)  # end of work: the helper exits
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        os.close(self.from_helper)
-        _check_helper(status, "tagging in the helper process failed", "<stdin>")
-
-    # ------------------------------------------------------------------ the helper
-
-    def _start_helper(self):
-        # two processes fill two cores; and the forked helper must never hand work to this
-        # process's helper thread, which does not exist in it
-        set_single_threaded()
-        work_r, work_w = os.pipe()
-        done_r, done_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the helper: never returns, never writes to stdout
-            code = 1
-            try:
-                _helper_signals()
-                os.close(work_w)
-                os.close(done_r)
-                while True:
-                    data = _read_frame(work_r)
-                    if data is None:
-                        break
-                    items = _unpack(data, self._separator)
-                    batch = (sentences_of_rows([item.split("\n") for item in items])
-                             if self.conll else items)
-                    _write_frame(done_w, self._tag(batch))
-                code = 0
-            except BaseException:  # noqa: BLE001 - reported by the parent as a failure
-                pass
-            finally:
-                os._exit(code)
-        os.close(work_r)
-        os.close(done_w)
-        self.pid, self.to_helper, self.from_helper = pid, work_w, done_r
-
-
-def _pack(items, separator):
-    return (f"{len(items)}\n" + separator.join(items)).encode("utf-8", "surrogateescape")
-
-
-def _unpack(data, separator):
-    head, _, body = data.decode("utf-8", "surrogateescape").partition("\n")
-    return body.split(separator) if int(head) else []
-
-
-def _write_frame(fd, data):
-    view = memoryview(len(data).to_bytes(8, "little") + data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exactly(fd, n):
-    parts = []
-    while n:
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
-            return None
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
-
-
-def _read_frame(fd):
-    """The next frame's bytes, or None at the end of the stream."""
-    head = _read_exactly(fd, 8)
-    if head is None:
-        return None
-    return _read_exactly(fd, int.from_bytes(head, "little")) if head != bytes(8) else b""
 
 
 def _gold_for(model, tags):

@@ -149,8 +149,8 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
 
 
 def _big_inputs(tmp_path):
-    """A text file and a CoNLL file of about 1.5 MB each: a fast pipe of them hands batches
-    to the helper process."""
+    """A text file and a CoNLL file of about 1.5 MB each: read from a fast pipe in batches
+    of what is waiting."""
     words = ("Harry Potter met Hermione Granger in London . Ada Lovelace wrote to the Royal "
              "Society about the engine").split()
     lines = [" ".join(words[i % 7:] + words[:i % 7]) for i in range(12_000)]
@@ -182,7 +182,7 @@ def test_fast_pipe_is_tagged_as_the_file_is(sample_model_path, tmp_path):
                 assert abs(ta["score"] - tb["score"]) <= 1e-3
 
 
-def test_fast_pipe_into_head_exits_quietly_and_leaves_no_helper(sample_model_path, tmp_path):
+def test_fast_pipe_into_head_exits_quietly_and_leaves_no_process(sample_model_path, tmp_path):
     text, _ = _big_inputs(tmp_path)
     cmd = (f"cat {text} {text} {text} | {' '.join(NERTAG)} tag -m {sample_model_path} | head -1;"
            " exit ${PIPESTATUS[1]}")
@@ -194,15 +194,19 @@ def test_fast_pipe_into_head_exits_quietly_and_leaves_no_helper(sample_model_pat
     assert leftover.stdout == ""
 
 
+@pytest.mark.parametrize("source", ["pipe", "file"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_to_the_group_while_tagging_a_fast_pipe_exits_130(sample_model_path, tmp_path,
-                                                                 signum):
-    """Ctrl-C reaches the process group, the helper included: nertag still ends as
-    interrupted (130), with no traceback and no helper left behind."""
+def test_signal_to_the_group_while_tagging_exits_130(sample_model_path, tmp_path, signum,
+                                                     source):
+    """Ctrl-C reaches the whole process group, the forked helper of a large file included:
+    nertag still ends as interrupted (130), with no traceback and no process left behind."""
     text, _ = _big_inputs(tmp_path)
-    feeder = subprocess.Popen(["bash", "-c", f"while :; do cat {text}; done"],
-                              stdout=subprocess.PIPE)
-    proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)], stdin=feeder.stdout,
+    big = tmp_path / "bigger.txt"  # 2 MB and more: two processes
+    big.write_bytes(text.read_bytes() * 40)
+    feeder = subprocess.Popen(["bash", "-c", f"while :; do cat '{text}'; done"],
+                              stdout=subprocess.PIPE) if source == "pipe" else None
+    stdin = feeder.stdout if feeder else open(big, "rb")
+    proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)], stdin=stdin,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -210,8 +214,11 @@ def test_signal_to_the_group_while_tagging_a_fast_pipe_exits_130(sample_model_pa
         os.killpg(proc.pid, signum)
         _, err = proc.communicate(timeout=30)
     finally:
-        feeder.kill()
-        feeder.wait()
+        if feeder:
+            feeder.kill()
+            feeder.wait()
+        else:
+            stdin.close()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
     time.sleep(0.5)
