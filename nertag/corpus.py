@@ -315,7 +315,6 @@ def _regular_file(path):
 def regular_file_size(path):
     """Size in bytes when ``path`` (or stdin, for ``-``) is a regular file that can be read in
     parts, else None (a pipe, a terminal, a missing file)."""
-    import os
     import stat
 
     try:
