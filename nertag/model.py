@@ -403,16 +403,20 @@ class LoadedWeights(MutableMapping):
     def quantized_rows(self, X):
         """input_sums(self["Wax"], X) without dequantizing all of Wax (the same values: each
         row is q * scale in float32 either way)."""
-        if not self._wax_pending:
-            return input_sums(self["Wax"], X)
-        q, scale = self.quantized
-        E = q[X[:, 0]].astype(np.float32)
-        E *= scale[X[:, 0], None]
-        for f in range(1, X.shape[1]):
-            rows = q[X[:, f]].astype(np.float32)
-            rows *= scale[X[:, f], None]
-            E += rows
-        return E
+        table = _QuantizedRows(*self.quantized) if self._wax_pending else self["Wax"]
+        return input_sums(table, X)
+
+
+class _QuantizedRows:
+    """Rows of an int8 table times their scales, converted to float32 only as indexed."""
+
+    def __init__(self, q, scale):
+        self.q, self.scale = q, scale
+
+    def __getitem__(self, ids):
+        rows = self.q[ids].astype(np.float32)
+        rows *= self.scale[ids, None]
+        return rows
 
 
 def _read_text(array, key, name):
