@@ -5,6 +5,7 @@ are skipped. Train on train, stop early on dev, score test once.
 """
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,38 @@ ROWS = [
     ("BTC", "btc/btc.train", "btc/btc.dev", "btc/btc.test", {}, 0.660, 0.818),
     ("GMB", "gmb/train.conll", "gmb/dev.conll", "gmb/test.conll", GMB_MAP, 0.831, 0.913),
 ]
+
+
+def train_and_score(data, row, config, limit=None):
+    """Train on a row's train split (its first ``limit`` tokens, if given), stop early on its
+    dev split, score its test split once. Returns F1, untyped F1, dev F1, best epoch, seconds
+    and (tokens, gold, predicted) of each test sentence."""
+    name, train, dev, test, type_map = row[:5]
+    t0 = time.perf_counter()
+    corpus = read_conll(str(data / train))
+    if limit:
+        ends = itertools.accumulate(len(s.tokens) for s in corpus.sentences)
+        corpus.sentences = [s for s, end in zip(corpus.sentences, ends) if end - len(s.tokens)
+                            < limit]
+    trainer = Trainer([corpus], read_conll(str(data / dev)), config, type_map)
+    for event in trainer.run():
+        if event["event"] == "epoch":
+            print(f"  {name} epoch {event['epoch']} dev F1 {event['dev_f1']:.4f}",
+                  file=sys.stderr, flush=True)
+        if event["event"] == "done":
+            model = event["model"]
+    seconds = time.perf_counter() - t0
+    gold = read_conll(str(data / test))
+    sentences = [(s.tokens, trainer._map_tags(s.tags)) for s in gold.sentences]
+    predicted = model.tag([t for t, _ in sentences], scores=False)
+    scorer = Scorer()
+    triples = []
+    for (tokens, tags), (pred, _) in zip(sentences, predicted):
+        scorer.add(tags, pred)
+        triples.append((tokens, tags, pred))
+    result = scorer.as_dict()
+    return {"f1": result["f1"], "untyped": result["untyped"]["f1"], "dev_f1": trainer.best_f1,
+            "epoch": model.meta["epoch"], "seconds": seconds, "triples": triples}
 
 
 def score_without_lone_at(tokens_tags_pred):
@@ -94,31 +127,13 @@ def main():
         if not (data / train).exists():
             print(f"{name}: {data / train} missing, skipped", file=sys.stderr)
             continue
-        t0 = time.perf_counter()
-        trainer = Trainer([read_conll(str(data / train))], read_conll(str(data / dev)),
-                          TrainConfig(), type_map)
-        for event in trainer.run():
-            if event["event"] == "epoch":
-                print(f"  {name} epoch {event['epoch']} dev F1 {event['dev_f1']:.4f}",
-                      file=sys.stderr, flush=True)
-            if event["event"] == "done":
-                model = event["model"]
-        seconds = time.perf_counter() - t0
-        gold = read_conll(str(data / test))
-        sentences = [(s.tokens, trainer._map_tags(s.tags)) for s in gold.sentences]
-        predicted = model.tag([t for t, _ in sentences], scores=False)
-        scorer = Scorer()
-        triples = []
-        for (tokens, tags), (pred, _) in zip(sentences, predicted):
-            scorer.add(tags, pred)
-            triples.append((tokens, tags, pred))
-        result = scorer.as_dict()
-        lines.append((name, crf, crf_untyped, result["f1"], result["untyped"]["f1"], seconds,
-                      model.meta["epoch"]))
+        run = train_and_score(data, (name, train, dev, test, type_map), TrainConfig())
+        lines.append((name, crf, crf_untyped, run["f1"], run["untyped"], run["seconds"],
+                      run["epoch"]))
         if name == "BTC":
-            no_at = score_without_lone_at(triples).as_dict()
+            no_at = score_without_lone_at(run["triples"]).as_dict()
             lines.append(("BTC without lone @", None, None, no_at["f1"], no_at["untyped"]["f1"],
-                          seconds, model.meta["epoch"]))
+                          run["seconds"], run["epoch"]))
     print("| train -> test | CRF F1 (untyped) | nertag F1 (untyped) | nertag training time |")
     print("|---|---|---|---|")
     for name, crf, crf_u, f1, f1_u, seconds, epoch in lines:
