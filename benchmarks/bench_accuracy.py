@@ -25,10 +25,11 @@ ROWS = [
 ]
 
 
-def train_and_score(data, row, config, limit=None):
+def train_and_score(data, row, config, limit=None, embeddings=None):
     """Train on a row's train split (its first ``limit`` tokens, if given), stop early on its
-    dev split, score its test split once. Returns F1, untyped F1, dev F1, best epoch, seconds
-    and (tokens, gold, predicted) of each test sentence."""
+    dev split, score its test split once; ``embeddings`` are (words, vectors) as for
+    --embeddings. Returns F1, untyped F1, dev F1, best epoch, seconds and (tokens, gold,
+    predicted) of each test sentence."""
     name, train, dev, test, type_map = row[:5]
     t0 = time.perf_counter()
     corpus = read_conll(str(data / train))
@@ -36,7 +37,8 @@ def train_and_score(data, row, config, limit=None):
         ends = itertools.accumulate(len(s.tokens) for s in corpus.sentences)
         corpus.sentences = [s for s, end in zip(corpus.sentences, ends) if end - len(s.tokens)
                             < limit]
-    trainer = Trainer([corpus], read_conll(str(data / dev)), config, type_map)
+    trainer = Trainer([corpus], read_conll(str(data / dev)), config, type_map,
+                      embeddings=embeddings)
     for event in trainer.run():
         if event["event"] == "epoch":
             print(f"  {name} epoch {event['epoch']} dev F1 {event['dev_f1']:.4f}",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench_accuracy import ROWS, train_and_score
 
+from nertag.corpus import read_embeddings
 from nertag.train import TrainConfig
 
 
@@ -38,17 +39,19 @@ def main():
     parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
                         default=[], metavar="NAME=VALUE", help="a TrainConfig field")
     parser.add_argument("--limit", type=int, help="train on the first N tokens only")
+    parser.add_argument("--embeddings", help="word vectors (word2vec text), as nertag train's")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
                                               "data"))
     args = parser.parse_args()
     settings = dict(args.settings)
     seeds = [int(s) for s in args.seeds.split(",")]
+    vectors = read_embeddings(args.embeddings, 100_000) if args.embeddings else None
     for name in args.corpora:
         row = next(r for r in ROWS if r[0] == name)
         runs = []
         for seed in seeds:
             run = train_and_score(Path(args.data), row, TrainConfig(seed=seed, **settings),
-                                  args.limit)
+                                  args.limit, vectors)
             runs.append(run)
             print(f"{name} seed {seed} {settings}: test {run['f1']:.4f} ({run['untyped']:.4f}) "
                   f"dev {run['dev_f1']:.4f}, best epoch {run['epoch']}, {run['seconds']:.0f} s",
