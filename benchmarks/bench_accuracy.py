@@ -15,6 +15,7 @@ from nertag.metrics import Scorer
 from nertag.tags import spans
 from nertag.train import TrainConfig, Trainer
 
+DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data")
 GMB_MAP = {"per": "PER", "geo": "LOC", "org": "ORG", "gpe": "MISC", "art": "MISC",
            "eve": "MISC", "nat": "MISC", "tim": "O"}
 ROWS = [
@@ -115,8 +116,7 @@ def shipped_model_rows(data):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
-                                              "data"))
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--shipped-only", action="store_true",
                         help="only score the shipped model, train nothing")
     args = parser.parse_args()

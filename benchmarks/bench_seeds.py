@@ -14,7 +14,7 @@ import json
 import statistics
 from pathlib import Path
 
-from bench_accuracy import ROWS, train_and_score
+from bench_accuracy import DEFAULT_DATA, ROWS, train_and_score
 
 from nertag.corpus import read_embeddings
 from nertag.train import TrainConfig
@@ -40,8 +40,7 @@ def main():
                         default=[], metavar="NAME=VALUE", help="a TrainConfig field")
     parser.add_argument("--limit", type=int, help="train on the first N tokens only")
     parser.add_argument("--embeddings", help="word vectors (word2vec text), as nertag train's")
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
-                                              "data"))
+    parser.add_argument("--data", default=DEFAULT_DATA)
     args = parser.parse_args()
     settings = dict(args.settings)
     seeds = [int(s) for s in args.seeds.split(",")]

@@ -8,9 +8,11 @@ dimensions by a randomized SVD. Writes word2vec's text format:
 """
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from bench_accuracy import DEFAULT_DATA
 
 from nertag.corpus import read_conll
 
@@ -56,19 +58,15 @@ def randomized_svd_vectors(P, dim, seed=0):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output")
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" /
-                                              "data"))
+    parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--words", type=int, default=20_000)
     parser.add_argument("--dim", type=int, default=100)
     args = parser.parse_args()
     sentences = [[t.lower() for t in s.tokens] for name in TRAIN_FILES
                  for s in read_conll(str(Path(args.data) / name)).sentences]
-    counts = {}
-    for sentence in sentences:
-        for t in sentence:
-            counts[t] = counts.get(t, 0) + 1
-    vocab = [w for w in sorted(counts, key=lambda w: -counts[w]) if counts[w] >= 3
-             and w.strip() and " " not in w][:args.words]
+    counts = Counter(t for sentence in sentences for t in sentence)
+    vocab = [w for w, n in counts.most_common() if n >= 3 and w.strip() and " " not in w]
+    vocab = vocab[:args.words]
     vectors = randomized_svd_vectors(ppmi(cooccurrences(sentences, {w: i for i, w in
                                                                     enumerate(vocab)})),
                                      args.dim)
