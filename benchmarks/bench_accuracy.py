@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from nertag.corpus import read_conll
+from nertag.conll import read_conll
 from nertag.metrics import Scorer
 from nertag.tags import spans
-from nertag.train import TrainConfig, Trainer
+from nertag.training import TrainConfig, Trainer
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data")
 GMB_MAP = {"per": "PER", "geo": "LOC", "org": "ORG", "gpe": "MISC", "art": "MISC",
@@ -89,8 +89,8 @@ SHIPPED = [
 
 def shipped_model_rows(data):
     """The shipped model on held-out files of each corpus, types mapped as for training."""
-    from nertag.model import default_model_path, load_model
-    from nertag.tagger import evaluate_corpus
+    from nertag.modelfile import default_model_path, load_model
+    from nertag.tagger import evaluate
 
     model = load_model(default_model_path())
     print("\n| shipped model on | F1 (untyped) | PER | LOC | ORG | MISC |")
@@ -98,7 +98,7 @@ def shipped_model_rows(data):
     for name, path, type_map in SHIPPED:
         if not (data / path).exists():
             continue
-        result = evaluate_corpus(model, read_conll(str(data / path)), type_map).as_dict()
+        result = evaluate(model, read_conll(str(data / path)).sentences, type_map).as_dict()
         per_type = [result["per_type"].get(t, {}).get("f1") for t in ("PER", "LOC", "ORG",
                                                                        "MISC")]
         cells = " | ".join("-" if f is None else f"{f:.3f}" for f in per_type)
@@ -109,7 +109,7 @@ def shipped_model_rows(data):
                 corpus = read_conll(str(data / path))
                 for sentence in corpus.sentences:
                     sentence.tokens = [change(t) for t in sentence.tokens]
-                r = evaluate_corpus(model, corpus, type_map).as_dict()
+                r = evaluate(model, corpus.sentences, type_map).as_dict()
                 print(f"| {name}, {label} | {r['f1']:.3f} ({r['untyped']['f1']:.3f}) | "
                       "| | | |")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from bench_accuracy import DEFAULT_DATA, ROWS, train_and_score
 
-from nertag.corpus import read_embeddings
-from nertag.train import TrainConfig
+from nertag.conll import read_embeddings
+from nertag.training import TrainConfig
 
 
 def parse_setting(text):

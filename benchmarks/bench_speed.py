@@ -39,7 +39,7 @@ def median_time(cmd, runs, **kwargs):
 
 def conll_sentences(data):
     """Token lists of a corpus: GMB when the shared data is there, else the samples."""
-    from nertag.corpus import read_conll
+    from nertag.conll import read_conll
 
     gmb = Path(data) / "gmb"
     if gmb.exists():
@@ -85,7 +85,7 @@ def main():
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
-    from nertag.model import default_model_path, load_model
+    from nertag.modelfile import default_model_path, load_model
 
     model = load_model(default_model_path())
     rows = []
@@ -160,10 +160,10 @@ def main():
 
 
 def train_rows(args, sentences):
-    from nertag.corpus import Corpus, Sentence
-    from nertag.model import default_model_path, load_model
-    from nertag.train import TrainConfig, Trainer
-    from nertag.vocab import N_TEMPLATES
+    from nertag.conll import Corpus, Sentence
+    from nertag.features import N_TEMPLATES
+    from nertag.modelfile import default_model_path, load_model
+    from nertag.training import TrainConfig, Trainer
 
     chosen, n_tokens = take_tokens(sentences, 200_000)
     model = load_model(default_model_path())

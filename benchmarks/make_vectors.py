@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from bench_accuracy import DEFAULT_DATA
 
-from nertag.corpus import read_conll
+from nertag.conll import read_conll
 
 TRAIN_FILES = ["gmb/train.conll", "multiconer/en_train.conll", "btc/btc.train",
                "wnut17/wnut17train.conll", "sec_filings/train.txt", "wikigold/train.txt"]

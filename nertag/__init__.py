@@ -1,10 +1,36 @@
-"""nertag: a command-line named-entity tagger built on the lecture's recurrent network."""
+"""nertag: a named-entity tagger built on the lecture's bidirectional recurrent network.
 
-import os as _os
+    import nertag
+    tagger = nertag.load()                 # the shipped model
+    doc = tagger("Angela Merkel visited Paris.")
+    doc.entities                           # [Entity(text='Angela Merkel', label='PER', ...), ...]
 
-# One BLAS thread: nertag's matrices are small, and two-thread BLAS collapses when the other
-# core is busy. Set before NumPy is first imported; a user's own setting wins.
-for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    _os.environ.setdefault(_var, "1")
+Importing nertag is light: NumPy is imported when a model is first loaded, Numba only when
+training. nertag changes no process-wide setting. Its matrices are small, so one BLAS thread is
+fastest: set OPENBLAS_NUM_THREADS=1 (the ``nertag`` command does) before NumPy is imported.
+"""
 
 __version__ = "0.1.0"
+
+_API = {
+    "load": "tagger", "Tagger": "tagger", "Doc": "tagger", "Token": "tagger",
+    "Entity": "tagger", "train": "training", "NertagError": "errors", "BadInputError": "errors",
+    "BadModelError": "errors",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    """The API, imported when first used (so ``import nertag`` imports no NumPy)."""
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nertag' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

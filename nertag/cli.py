@@ -27,7 +27,7 @@ class NertagClickError(click.ClickException):
 
 
 def _load(model_path):
-    from .model import default_model_path, load_model
+    from .modelfile import default_model_path, load_model
 
     path = default_model_path() if model_path is None else model_path
     try:
@@ -46,7 +46,7 @@ def _encoding_option(fn):
 
 
 def _codec(encoding):
-    from .corpus import check_encoding
+    from .conll import check_encoding
 
     return _run(check_encoding, encoding)
 
@@ -76,8 +76,8 @@ def cli():
 @click.argument("text", nargs=-1)
 @click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
               help="Model file (default: the shipped models/default.npz, or $NERTAG_MODEL).")
-@click.option("-i", "--input", "input_path", default="-", show_default=True,
-              help="File to tag when no TEXT is given; - is standard input.")
+@click.option("-i", "--input", "input_path",
+              help="File to tag instead of TEXT arguments; - is standard input (the default).")
 @click.option("--input-format", type=click.Choice(["text", "conll"]), default="text",
               show_default=True, help="Raw text, one record a line; or CoNLL, token first.")
 @click.option("-f", "--format", "output_format",
@@ -86,10 +86,16 @@ def cli():
 @_encoding_option
 def tag(text, model_path, input_path, input_format, output_format, encoding):
     """Tag TEXT arguments, else each line of the input (one output record per input line)."""
-    from .tagger import tag_stream
+    from .streams import tag_stream
 
+    if text and input_path is not None:
+        raise click.UsageError("give TEXT arguments or -i FILE, not both")
+    input_path = input_path or "-"
     codec = _codec(encoding)
     model = _load(model_path)
+    if not text and input_path == "-" and _is_terminal(sys.stdin):
+        click.echo("nertag: reading text to tag from standard input, a line at a time "
+                   "(Ctrl-D ends it)", err=True)
     out = sys.stdout.buffer
     try:
         # a TEXT argument with line breaks is several records, as it would be on stdin
@@ -98,6 +104,13 @@ def tag(text, model_path, input_path, input_format, output_format, encoding):
              input_format=input_format, output_format=output_format, encoding=codec)
     except BrokenPipeError:
         _reader_went_away()
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _reader_went_away():
@@ -122,8 +135,8 @@ def _reader_went_away():
 @_encoding_option
 def eval_(corpus, model_path, predictions_path, type_map, as_json, encoding):
     """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules)."""
-    from .corpus import read_conll
-    from .tagger import evaluate_corpus, evaluate_predictions
+    from .conll import read_conll
+    from .tagger import evaluate, evaluate_predictions, missing_types
 
     if predictions_path and corpus:
         raise click.UsageError("give a CORPUS or --predictions FILE, not both")
@@ -133,7 +146,13 @@ def eval_(corpus, model_path, predictions_path, type_map, as_json, encoding):
     elif corpus:
         model = _load(model_path)
         gold = _run(read_conll, corpus, encoding=codec)
-        scorer = _run(evaluate_corpus, model, gold, _type_map(type_map))
+        mapping = _type_map(type_map)
+        lacking = missing_types(model, gold.sentences, mapping)
+        if lacking:
+            click.echo(f"warning: the model does not tag {', '.join(lacking)} (its types: "
+                       f"{', '.join(model.types)}): those entities score 0; rename them with "
+                       "--map TYPE=NEW", err=True)
+        scorer = _run(evaluate, model, gold.sentences, mapping)
     else:
         raise click.UsageError("give a CORPUS to tag and score, or --predictions FILE")
     result = scorer.as_dict()
@@ -207,21 +226,17 @@ def _print_scores(result):
 def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit,
           checkpoint_dir, resume, quiet, encoding, **options):
     """Train a model on CoNLL CORPUS files (token first column, tag last)."""
-    from .corpus import read_conll, read_embeddings
-    from .train import TrainConfig, Trainer
+    from .training import make_trainer
 
     if resume and not checkpoint_dir:
         raise click.UsageError("--resume needs --checkpoint DIR")
-    mapping = _type_map(type_map)
-    config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
-    codec = _codec(encoding)
-    corpora = [_run(read_conll, path, encoding=codec) for path in corpus]
-    dev = (_join([_run(read_conll, path, encoding=codec) for path in dev_paths])
-           if dev_paths else None)
-    embeddings = (_run(read_embeddings, embeddings_path, embeddings_limit)
-                  if embeddings_path else None)
-    trainer = _run(Trainer, corpora, dev, config, mapping, checkpoint_dir, resume, embeddings)
+    trainer = _run(make_trainer, list(corpus), list(dev_paths) or None, map=_type_map(type_map),
+                   encoding=encoding, embeddings=embeddings_path,
+                   embeddings_limit=embeddings_limit, checkpoint=checkpoint_dir, resume=resume,
+                   **options)
     _check_writable(output)
+    if os.path.exists(output):
+        click.echo(f"nertag: {output} exists and will be replaced by the new model", err=True)
     if checkpoint_dir:
         try:
             os.makedirs(checkpoint_dir, exist_ok=True)
@@ -262,15 +277,6 @@ def _type_map(items):
                                      param_hint="--map")
         mapping[old] = new
     return mapping
-
-
-def _join(corpora):
-    from .corpus import Corpus
-
-    if len(corpora) == 1:
-        return corpora[0]
-    return Corpus(" + ".join(c.name for c in corpora), [s for c in corpora for s in c.sentences],
-                  corpora[0].family)
 
 
 def _check_writable(path):
@@ -360,6 +366,8 @@ class _TrainDisplay:
                       f"{event['tokens_per_s']:>9,.0f} tokens/s  dev P {dev['precision']:.4f} "
                       f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}"
                       + ("  *best" if event["best"] else f"  (lr -> {event['lr']:.2g})"))
+        elif kind == "warning":
+            self.echo(f"warning: {event['message']}")
         elif kind == "early_stop":
             self.echo(f"no dev gain for a while: stopped after epoch {event['epoch']}")
 
@@ -378,7 +386,7 @@ def _stderr_console():
 def _kernels_cached():
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
     try:
-        return any(name.startswith("kernels.") and name.endswith(".nbi")
+        return any(name.startswith("_kernels.") and name.endswith(".nbi")
                    for name in os.listdir(folder))
     except OSError:
         return False
@@ -394,6 +402,11 @@ def _terminate(signum, frame):
 def main(argv=None):
     """Entry point: Click in non-standalone mode, so Ctrl-C and SIGTERM exit 130, a closed pipe
     exits quietly, and a failing stdout is a one-line error."""
+    # one BLAS thread: nertag's matrices are small, and two-thread BLAS collapses when the other
+    # core is busy; set before NumPy is first imported (a user's own setting wins). The library
+    # leaves this to its user (see nertag/__init__.py).
+    for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     signal.signal(signal.SIGTERM, _terminate)
     if sys.stdout is None or sys.stdin is None:  # started with a standard stream closed
         devnull = open(os.devnull, "r+")

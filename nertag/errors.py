@@ -1,4 +1,4 @@
-"""The one exception type nertag raises for a user's mistake (bad corpus, model or input)."""
+"""The exception types nertag raises for a user's mistake (bad corpus, model or input)."""
 
 
 class NertagError(Exception):
@@ -14,6 +14,9 @@ class NertagError(Exception):
         self.where = where
         super().__init__(f"{where}: {message}" if where else message)
 
+    def __str__(self):
+        return f"{self.where}: {self.message}" if self.where else self.message
+
 
 class BadInputError(NertagError):
     """A corpus or text that cannot be read as given."""
@@ -21,7 +24,11 @@ class BadInputError(NertagError):
     exit_code = 1
 
 
-class BadModelError(NertagError):
-    """A model file that is missing, corrupt, foreign or of another format version."""
+class BadModelError(NertagError, ValueError):
+    """A model file that is corrupt, foreign or of another format version (a ValueError)."""
 
     exit_code = 3
+
+
+class MissingModelError(BadModelError, FileNotFoundError):
+    """No model file at the path given (a FileNotFoundError, and a BadModelError to the CLI)."""

@@ -10,11 +10,10 @@ import re
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
-from .model import entity_spans
-from .tags import OUTSIDE, bio_spans
-from .text import token_offsets
+from .decode import entity_spans
+from .tags import OUTSIDE, bio_spans, to_binary
+from .tokenize import token_offsets
 
-FORMATS = ("inline", "conll", "json", "binary")
 SCORED_FORMATS = frozenset({"json"})  # formats that print the model's scores
 
 
@@ -24,7 +23,7 @@ class TaggedText:
     tokens: list
     tags: list
     scores: list
-    rows: list = None  # CoNLL input lines, repeated in CoNLL output
+    lines: list = None  # CoNLL input lines, repeated in CoNLL output
     binary_model: bool = False
     starts: list = None  # character offsets of the tokens, found when first needed
     ends: list = None
@@ -44,9 +43,7 @@ class TaggedText:
 
     def output_tags(self):
         """Tags as the model speaks them: 0/1 for a binary model, BIO otherwise."""
-        if self.binary_model:
-            return ["0" if t == OUTSIDE else "1" for t in self.tags]
-        return self.tags
+        return to_binary(self.tags, as_text=True) if self.binary_model else self.tags
 
 
 def format_inline(record):
@@ -73,14 +70,14 @@ def format_inline(record):
 
 def format_conll(record):
     """``token<TAB>tag`` per token (or the input's columns and the tag), a blank line after."""
-    firsts = record.rows if record.rows is not None else record.tokens
+    firsts = record.lines if record.lines is not None else record.tokens
     if not firsts:
         return "\n"  # an empty input line: an empty record, so the output lines up
-    if (record.rows is not None and _SPACE.search("\n".join(record.rows))
-            and any(_space_separated(row) for row in record.rows)):
+    if (record.lines is not None and _SPACE.search("\n".join(record.lines))
+            and any(_space_separated(row) for row in record.lines)):
         # a space-separated input keeps its separator, so the file stays one format
         pairs = (row + (" " if _space_separated(row) else "\t") + tag
-                 for row, tag in zip(record.rows, record.output_tags()))
+                 for row, tag in zip(record.lines, record.output_tags()))
         return "\n".join(pairs) + "\n\n"
     return "\n".join(map("\t".join, zip(firsts, record.output_tags()))) + "\n\n"
 
@@ -94,7 +91,7 @@ def _space_separated(row):
 
 def format_binary(record):
     """The lecture's Y: ``1 1 0 1 1 0 0 0 0``."""
-    return " ".join("0" if t == OUTSIDE else "1" for t in record.tags) + "\n"
+    return " ".join(to_binary(record.tags, as_text=True)) + "\n"
 
 
 def format_json(record):
@@ -118,26 +115,18 @@ def format_json(record):
 
 
 def _number(score):
-    """A score rounded to 4 places, written as json.dumps writes a float (NaN for a NaN)."""
+    """A score rounded to 4 places, written as json.dumps writes a float; ``null`` for a NaN
+    (which is not JSON), as in Doc.to_dict()."""
     value = round(float(score), 4)
-    return repr(value) if math.isfinite(value) else json.dumps(value)
+    return repr(value) if math.isfinite(value) else "null"
 
 
 def _json_object(record):
-    """The record as the JSON object that format_json writes."""
-    return {
-        "text": record.text,
-        "tokens": [
-            {"text": tok, "start": s, "end": e, "tag": tag, "score": round(float(sc), 4)}
-            for tok, s, e, tag, sc in zip(record.tokens, *record.offsets(),
-                                          record.output_tags(), record.scores)
-        ],
-        "entities": [
-            {"text": record.text[s:e], "label": label, "start": s, "end": e,
-             "score": round(float(score), 4)}
-            for s, e, label, score in record.entities()
-        ],
-    }
+    """The record as the JSON object that format_json writes: Doc.to_dict(), the one
+    definition of it (format_json's fast path is tested against it)."""
+    from .tagger import Doc
+
+    return Doc.from_record(record).to_dict()
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -1,25 +1,26 @@
-"""Applying a model: tag texts or a stream, and score a corpus. The CLI calls one function
-of this module per command (besides training)."""
+"""The Python API: a ``Tagger`` (a loaded or trained model) that turns text into ``Doc``s of
+``Token``s and ``Entity``s, and scores a gold corpus. The CLI runs on the same functions, so the
+JSON of ``Doc.to_dict()`` and of ``nertag tag --format json`` cannot drift apart.
 
+    >>> import nertag
+    >>> tagger = nertag.load()
+    >>> [(e.text, e.label) for e in tagger("Angela Merkel visited Paris.").entities]
+    [('Angela Merkel', 'PER'), ('Paris', 'LOC')]
+
+Nothing here prints; training reports progress through an optional callback.
+"""
+
+import math
 import os
-import shutil
-import signal
-import tempfile
+from dataclasses import dataclass
+from itertools import islice
 
-from .corpus import (
-    display_name,
-    iter_conll_batches,
-    iter_line_batches,
-    read_predictions,
-    regular_file_size,
-    split_offset,
-)
-from .errors import NertagError
-from .formats import FORMATTERS, SCORED_FORMATS, TaggedText
-from .metrics import Scorer, score
-from .model import set_single_threaded
-from .tags import binary_to_bio, map_types, to_binary
-from .text import tokenize_lazily
+from .formats import TaggedText
+from .metrics import Scorer
+from .tags import OUTSIDE, entity_types, map_types, to_binary, untyped
+from .tokenize import tokenize_lazily
+
+# --------------------------------------------------------------------- records of tagging
 
 
 def tag_texts(model, texts, scores=True):
@@ -34,143 +35,219 @@ def tag_texts(model, texts, scores=True):
 
 def tag_sentences(model, sentences, scores=True):
     """CoNLL sentences (tokens given) -> TaggedText records; the text is the tokens joined by
-    single spaces and the input rows are kept."""
+    single spaces and the input lines are kept."""
     results = model.tag([s.tokens for s in sentences], scores)
-    return [TaggedText(" ".join(s.tokens), s.tokens, tags, scores, rows=s.rows,
+    return [TaggedText(" ".join(s.tokens), s.tokens, tags, scores, lines=s.lines,
                        binary_model=model.binary)
             for s, (tags, scores) in zip(sentences, results)]
 
 
-# a regular file at least this large is tagged by two processes, one a half
-SPLIT_BYTES = 1 << 21
+# ------------------------------------------------------------------------ Doc, Token, Entity
 
 
-def iter_tagged(model, texts=None, path="-", input_format="text", span=None, encoding="utf-8",
-                scores=True):
-    """Batches of TaggedText records: of ``texts`` if given, else of each line (or, for
-    ``input_format="conll"``, each sentence) of ``path`` as it arrives (of the byte ``span``
-    of a regular file, if given)."""
-    if texts:
-        yield tag_texts(model, list(texts), scores)
-    elif input_format == "conll":
-        for sentences in iter_conll_batches(path, span=span, encoding=encoding):
-            yield tag_sentences(model, sentences, scores)
-    else:
-        for _, lines in iter_line_batches(path, span, encoding):
-            yield tag_texts(model, lines, scores)
+def _rounded(score):
+    """A score as the JSON output writes it: 4 places, and null for a missing or NaN one."""
+    if score is None:
+        return None
+    value = round(float(score), 4)
+    return value if math.isfinite(value) else None
 
 
-def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline",
-               encoding="utf-8"):
-    """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
-    ``out`` is a binary stream; bytes of the input that were not UTF-8 are written back as they
-    came. A large regular file is tagged in two halves by two processes (both cores), the
-    second half's output following the first's. Returns the number of records written."""
-    if not texts and hasattr(os, "fork"):
-        size = regular_file_size(path)
-        split = (split_offset(path, size // 2, input_format == "conll")
-                 if size is not None and size >= SPLIT_BYTES else None)
-        if split is not None and split < size:
-            return _tag_in_two_processes(model, out, path, input_format, output_format, split,
-                                         encoding)
-    return _write_tagged(model, out, iter_tagged(model, texts, path, input_format,
-                                                 encoding=encoding,
-                                                 scores=_needs_scores(output_format)),
-                         output_format)
+@dataclass(frozen=True)
+class Token:
+    """One token of a Doc: ``doc.text[start:end] == text``; ``tag`` is the predicted tag (BIO,
+    or ``0``/``1`` for a binary model) and ``score`` the model's probability of it."""
+
+    text: str
+    start: int
+    end: int
+    tag: str
+    score: float
+
+    def to_dict(self):
+        return {"text": self.text, "start": self.start, "end": self.end, "tag": self.tag,
+                "score": _rounded(self.score)}
 
 
-def _needs_scores(output_format):
-    return output_format in SCORED_FORMATS  # the others skip computing them
+@dataclass(frozen=True)
+class Entity:
+    """One entity of a Doc: ``doc.text[start:end] == text``; ``score`` is the product of its
+    tokens' scores, the model's probability of exactly that labelling of those tokens."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self):
+        return {"text": self.text, "label": self.label, "start": self.start, "end": self.end,
+                "score": _rounded(self.score)}
 
 
-def _write_tagged(model, out, batches, output_format):
-    formatter = FORMATTERS[output_format]
-    n = 0
-    for records in batches:
-        out.write("".join(formatter(r) for r in records).encode("utf-8", "surrogateescape"))
-        out.flush()
-        n += len(records)
-    return n
+@dataclass(frozen=True)
+class Doc:
+    """A tagged text: its tokens (with character offsets) and the entities found in it."""
+
+    text: str
+    tokens: list
+    entities: list
+
+    @property
+    def tags(self):
+        """The predicted tag of each token."""
+        return [token.tag for token in self.tokens]
+
+    @property
+    def binary(self):
+        """The lecture's Y: 1 for a token inside an entity, else 0."""
+        return to_binary(self.tags)
+
+    def to_dict(self):
+        """The JSON object ``nertag tag --format json`` writes for this text."""
+        return {"text": self.text, "tokens": [t.to_dict() for t in self.tokens],
+                "entities": [e.to_dict() for e in self.entities]}
+
+    @classmethod
+    def from_record(cls, record):
+        """The Doc of a TaggedText record (scores must have been computed)."""
+        starts, ends = record.offsets()
+        scores = record.scores if record.scores is not None else [None] * len(record.tokens)
+        tokens = [Token(text, s, e, tag, None if score is None else float(score))
+                  for text, s, e, tag, score in zip(record.tokens, starts, ends,
+                                                    record.output_tags(), scores)]
+        entities = [Entity(record.text[s:e], label, s, e,
+                           None if score is None else float(score))
+                    for s, e, label, score in record.entities()]
+        return cls(record.text, tokens, entities)
 
 
-def _tag_in_two_processes(model, out, path, input_format, output_format, split, encoding):
-    """The first ``split`` bytes tagged here, the rest by a forked child into a temporary file
-    that is copied out afterwards (a pipe would stall the child until this half is done)."""
-    # two processes already fill two cores; and a forked child must never hand work to the
-    # parent's helper thread, which does not exist in the child
-    set_single_threaded()
-    spill = tempfile.TemporaryFile(prefix="nertag-")
-    pid = os.fork()
-    if pid == 0:  # the child: never returns, never writes to the parent's stdout
-        code = 1
-        try:
-            _helper_signals()
-            batches = iter_tagged(model, path=path, input_format=input_format,
-                                  span=(split, None), encoding=encoding,
-                                  scores=_needs_scores(output_format))
-            _write_tagged(model, spill, batches, output_format)
-            spill.flush()
-            code = 0
-        except NertagError as exc:
-            os.write(2, f"Error: {exc}\n".encode("utf-8", "replace"))
-        finally:
-            os._exit(code)
-    try:
-        n = _write_tagged(model, out, iter_tagged(model, path=path, input_format=input_format,
-                                                  span=(0, split), encoding=encoding,
-                                                  scores=_needs_scores(output_format)),
-                          output_format)
-        _, status = os.waitpid(pid, 0)
-        pid = None
-        _check_helper(status, "tagging the second half of the input failed",
-                      display_name(path))
-        spill.seek(0)
-        shutil.copyfileobj(spill, out, 1 << 20)
-        out.flush()
-        return n
-    finally:
-        if pid is not None:  # interrupted, or the reader went away: stop the child too
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        spill.close()
+# ------------------------------------------------------------------------------- the Tagger
 
 
-def _helper_signals():
-    """In a forked helper: Ctrl-C (sent to the whole process group) is the parent's to handle
-    (it stops the helper); SIGTERM ends the helper at once."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _check_text(text, what="text"):
+    if not isinstance(text, str):
+        hint = (" (for tokens already split, use tagger.tag_tokens)"
+                if isinstance(text, (list, tuple)) else "")
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}{hint}")
 
 
-def _check_helper(status, message, where):
-    """A helper's wait status: a helper stopped by a signal means nertag is being stopped
-    (an interruption, exit 130); any other failure is an error."""
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
-        raise KeyboardInterrupt
-    if status != 0:
-        raise NertagError(message, where)
+class Tagger:
+    """A named-entity tagger: ``tagger(text)`` gives a Doc. Made by ``nertag.load`` or
+    ``nertag.train``; ``model`` is the network, weights and vocabularies behind it."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @classmethod
+    def load(cls, path=None):
+        """The model at ``path`` (default: the shipped one, or ``$NERTAG_MODEL``). A missing
+        file raises FileNotFoundError; a corrupt or foreign one BadModelError (a ValueError)."""
+        from .modelfile import default_model_path, load_model
+
+        return cls(load_model(default_model_path() if path is None else path))
+
+    def __repr__(self):
+        return f"<nertag.Tagger labels={self.labels} hidden={self.model.hidden}>"
+
+    @property
+    def labels(self):
+        """The entity types the model tags, sorted (``["ENT"]`` for a binary model)."""
+        return self.model.types
+
+    @property
+    def meta(self):
+        """What the model file records of its training: corpora, dev scores, settings."""
+        return self.model.meta
+
+    def __call__(self, text):
+        """Tokenize and tag one text (one record, as one line of ``nertag tag``)."""
+        _check_text(text)
+        return Doc.from_record(tag_texts(self.model, [text])[0])
+
+    def pipe(self, texts, batch_size=1000):
+        """Docs of an iterable of texts, lazily, tagged ``batch_size`` at a time."""
+        if isinstance(texts, str):
+            raise TypeError("pipe() takes an iterable of texts, not a str "
+                            "(for one text, call the tagger)")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+        items = iter(texts)
+        while True:
+            batch = list(islice(items, batch_size))
+            if not batch:
+                return
+            for text in batch:
+                _check_text(text, "each item of pipe()")
+            yield from map(Doc.from_record, tag_texts(self.model, batch))
+
+    def tag_tokens(self, tokens):
+        """Tags of a sentence already split into tokens."""
+        if isinstance(tokens, str) or not isinstance(tokens, (list, tuple)):
+            raise TypeError(f"tag_tokens() takes a list of str tokens, not "
+                            f"{type(tokens).__name__} (for raw text, call the tagger)")
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(f"each token must be a str, not {type(token).__name__}")
+        tags, _ = self.model.tag([list(tokens)], scores=False)[0]
+        return to_binary(tags, as_text=True) if self.model.binary else tags
+
+    def save(self, path):
+        """Write the model file (atomically: a temporary file, then a rename)."""
+        from .modelfile import save_model
+
+        save_model(self.model, path)
+
+    def evaluate(self, corpus, map=None, encoding="utf-8"):  # noqa: A002 - the CLI's --map
+        """Score the model on a gold CoNLL file: the dict that ``nertag eval --json`` prints."""
+        from .conll import read_conll
+
+        gold = read_conll(os.fspath(corpus), encoding=encoding)
+        return evaluate(self.model, gold.sentences, map).as_dict()
 
 
-def _gold_for(model, tags):
-    # a binary model is scored on the lecture's task: gold entities seen as runs of 1s
-    return binary_to_bio([str(b) for b in to_binary(tags)]) if model.binary else tags
+def load(path=None):
+    """The Tagger of a model file; without a path, the shipped model (or ``$NERTAG_MODEL``)."""
+    return Tagger.load(path)
 
 
-def evaluate_corpus(model, corpus, type_map=None):
-    """Tag a gold corpus and score it (conlleval rules), its types renamed by ``type_map``
-    first. Returns a Scorer."""
+# -------------------------------------------------------------------------------- scoring
+
+
+def gold_tags(model, tags, type_map=None):
+    """Gold BIO tags as a model is scored on them: types renamed by ``type_map`` (a type
+    mapped to O dropped), and for a binary model the lecture's task (entities as runs of 1s)."""
+    tags = map_types(tags, type_map)
+    return untyped(tags) if model.binary else tags
+
+
+def evaluate(model, pairs, type_map=None):
+    """The one scoring of a model on gold data (``nertag eval``, ``Tagger.evaluate`` and the
+    trainer's dev set): tag the tokens of each ``(tokens, gold tags)`` pair (or Sentence) and
+    score them by conlleval's rules, the gold types renamed by ``type_map`` first. Returns a
+    Scorer."""
+    pairs = [(p.tokens, p.tags) if hasattr(p, "tokens") else p for p in pairs]
+    results = model.tag([tokens for tokens, _ in pairs], scores=False)
     scorer = Scorer()
-    for start in range(0, len(corpus.sentences), 2048):
-        chunk = corpus.sentences[start:start + 2048]
-        results = model.tag([s.tokens for s in chunk], scores=False)
-        for sentence, (tags, _) in zip(chunk, results):
-            scorer.add(_gold_for(model, map_types(sentence.tags, type_map)), tags)
+    for (_, gold), (predicted, _) in zip(pairs, results):
+        scorer.add(gold_tags(model, gold, type_map), predicted)
     return scorer
+
+
+def missing_types(model, sentences, type_map=None):
+    """Entity types of a gold corpus (after ``type_map``) that the model cannot predict: each
+    scores 0 (``nertag eval`` warns about them)."""
+    if model.binary:
+        return []
+    gold = {t for s in sentences for t in entity_types(map_types(s.tags, type_map))}
+    return sorted(gold - set(model.types) - {OUTSIDE})
 
 
 def evaluate_predictions(path, type_map=None, encoding="utf-8"):
     """Score a file whose last two columns are gold and predicted tags (like conlleval), the
     gold types renamed by ``type_map`` first."""
+    from .conll import read_predictions
+    from .metrics import score
+
     return score((map_types(gold, type_map), pred)
                  for gold, pred in read_predictions(path, encoding))
-

@@ -137,6 +137,14 @@ def bio_tagset(types):
     return tagset
 
 
-def to_binary(bio_tags):
-    """The binary view: any entity tag -> 1."""
-    return [0 if t == OUTSIDE else 1 for t in bio_tags]
+def to_binary(tags, as_text=False):
+    """The lecture's binary view of BIO (or 0/1) tags: any entity tag -> 1, ``O`` (or ``0``)
+    -> 0; ints, or with ``as_text`` the strings ``"0"``/``"1"``. The one place tags become 0/1."""
+    zero, one = ("0", "1") if as_text else (0, 1)
+    return [zero if t == OUTSIDE or t == "0" else one for t in tags]
+
+
+def untyped(tags):
+    """BIO tags seen as the binary task: each entity a run of B-ENT I-ENT ... (its type and any
+    boundary between adjacent entities of the 0/1 view lost, as the lecture's Y loses them)."""
+    return binary_to_bio(to_binary(tags, as_text=True))

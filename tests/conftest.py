@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nertag.model import init_weights
+from nertag.nn import init_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -41,8 +41,8 @@ def small_net(request, rng):
 @pytest.fixture(scope="session")
 def sample_model_path(tmp_path_factory):
     """A small typed model trained once on samples/train.conll (seeded)."""
-    from nertag.corpus import read_conll
-    from nertag.train import TrainConfig, Trainer
+    from nertag.conll import read_conll
+    from nertag.training import TrainConfig, Trainer
 
     path = tmp_path_factory.mktemp("models") / "sample.npz"
     # no input dropout: on a corpus this small it needs many more epochs to fit

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nertag import corpus as corpus_module
-from nertag.corpus import iter_conll_batches, iter_line_batches, read_conll, read_predictions
+from nertag import streams as corpus_module
+from nertag.conll import read_conll, read_predictions
 from nertag.errors import BadInputError, NertagError
+from nertag.streams import iter_conll_batches, iter_line_batches
 
 
 def write(tmp_path, data, name="corpus.txt"):
@@ -56,7 +57,7 @@ def test_four_columns_sec_layout(tmp_path):
     c = read_conll(path)
     assert tokens_of(c) == [["This", "LOAN", "BANK", "CORP"], ["John"]]
     assert tags_of(c) == [["O", "O", "B-ORG", "I-ORG"], ["B-PER"]]
-    assert c.sentences[0].rows == ["This DT - O", "LOAN NN - O", "BANK NNP - I-ORG",
+    assert c.sentences[0].lines == ["This DT - O", "LOAN NN - O", "BANK NNP - I-ORG",
                                    "CORP NNP - I-ORG"]
 
 
@@ -128,7 +129,7 @@ def test_crlf_line_ends(tmp_path):
     c = read_conll(path)
     assert tokens_of(c) == [["Harry", "Potter"], ["Ron"]]
     assert tags_of(c) == [["B-PER", "I-PER"], ["B-PER"]]
-    assert all("\r" not in row for s in c.sentences for row in s.rows)
+    assert all("\r" not in row for s in c.sentences for row in s.lines)
 
 
 def test_empty_and_whitespace_tokens_btc(tmp_path):
@@ -182,8 +183,8 @@ def test_sentence_line_and_rows(tmp_path):
     path = write(tmp_path, "\n\nHarry\tNNP\tB-PER\nPotter\tNNP\tI-PER\n\nmet\tVBD\tO\n")
     c = read_conll(path)
     assert [s.line for s in c.sentences] == [3, 6]
-    assert c.sentences[0].rows == ["Harry\tNNP\tB-PER", "Potter\tNNP\tI-PER"]
-    assert c.sentences[1].rows == ["met\tVBD\tO"]
+    assert c.sentences[0].lines == ["Harry\tNNP\tB-PER", "Potter\tNNP\tI-PER"]
+    assert c.sentences[1].lines == ["met\tVBD\tO"]
 
 
 def test_tag_is_last_column(tmp_path):
@@ -196,13 +197,6 @@ def test_without_tags(tmp_path):
     c = read_conll(path, with_tags=False)
     assert tokens_of(c) == [["Harry", "Potter"], ["met"]]
     assert all(s.tags is None for s in c.sentences)
-
-
-def test_max_tokens_cuts_long_sentences(tmp_path):
-    path = write(tmp_path, "".join(f"t{i}\tO\n" for i in range(5)))
-    c = read_conll(path, max_tokens=2)
-    assert tokens_of(c) == [["t0", "t1"], ["t2", "t3"], ["t4"]]
-    assert [s.line for s in c.sentences] == [1, 3, 5]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -437,16 +431,9 @@ def test_iter_conll_batches(tmp_path):
     assert [s.tokens for s in sentences] == [["Harry", "Potter"], ["#", "", "bad\udcff"],
                                              ["last"]]
     assert [s.line for s in sentences] == [4, 7, 12]
-    assert sentences[0].rows == ["Harry NNP", "Potter NNP"]
-    assert sentences[1].rows == ["#\tO", "\tO", "bad\udcff"]
+    assert sentences[0].lines == ["Harry NNP", "Potter NNP"]
+    assert sentences[1].lines == ["#\tO", "\tO", "bad\udcff"]
     assert all(s.tags is None for s in sentences)
-
-
-def test_iter_conll_batches_max_tokens(tmp_path):
-    path = write(tmp_path, "a\nb\nc\n\nd\n")
-    sentences = all_sentences(path, max_tokens=2)
-    assert [s.tokens for s in sentences] == [["a", "b"], ["c"], ["d"]]
-    assert [s.line for s in sentences] == [1, 3, 5]
 
 
 # ---------------------------------------------------------------------- real corpora
@@ -549,7 +536,7 @@ class TestRealCorpora:
 
     def test_sec_filings_four_columns(self):
         c = load("sec_filings/train.txt")
-        assert all(len(row.split()) == 4 for s in c.sentences for row in s.rows)
+        assert all(len(row.split()) == 4 for s in c.sentences for row in s.lines)
 
     def test_multiconer_comments_skipped(self):
         c = load("multiconer/en_dev.conll")
@@ -567,6 +554,7 @@ class TestRealCorpora:
                          min_size=1, max_size=6).map("".join)
                 .filter(lambda row: row.strip() != ""), min_size=1, max_size=8))
 def test_first_columns_agree_with_first_column(rows):
-    from nertag.corpus import _first_column, _first_columns
+    from nertag.conll import first_column
+    from nertag.streams import _first_columns
 
-    assert _first_columns(rows) == [_first_column(row) for row in rows]
+    assert _first_columns(rows) == [first_column(row) for row in rows]

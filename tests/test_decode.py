@@ -4,9 +4,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nertag.model import Model, allowed_transitions, decode, viterbi
+from nertag.decode import allowed_transitions, decode, viterbi
+from nertag.features import unknown_features
+from nertag.model import Model
+from nertag.nn import forward_probs_numpy, input_sums
 from nertag.tags import bio_spans, bio_tagset, spans
-from nertag.vocab import unknown_features
 
 TAGSET = bio_tagset(["LOC", "PER"])  # O B-LOC I-LOC B-PER I-PER
 ALLOWED = allowed_transitions(TAGSET)
@@ -79,13 +81,13 @@ def test_tag_caches_agree_with_direct_forward():
     small.featurizer.CACHE_LIMIT = 3  # forces the per-type caches to be dropped and rebuilt
     piecewise = [small.tag([s])[0] for s in sentences]
     assert small.featurizer.generation == 2  # dropped before the 2nd and the 3rd sentence
-    assert len(small.featurizer.type_rows()) == 1
+    assert len(small.featurizer.string_features()) == 1
     assert [t for t, _ in piecewise] == [t for t, _ in first]
     np.testing.assert_allclose(np.concatenate([s for _, s in piecewise]),
                                np.concatenate([s for _, s in first]), rtol=1e-6)
     X = model.featurizer.encode([t for s in sentences for t in s])
     starts = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])
-    P = model.probabilities(X, starts)
+    P = forward_probs_numpy(model.weights, starts, input_sums(model.weights["Wax"], X))
     flat_scores = np.concatenate([np.asarray(s) for _, s in first])
     ids, scores = decode(P, starts, model._allowed)
     np.testing.assert_allclose(flat_scores, scores, rtol=1e-6)
@@ -103,13 +105,13 @@ def naive_shape(token):
 
 @given(st.text(max_size=40) | st.text(alphabet="aZ9.-_ '", max_size=40))
 def test_word_shape_agrees_with_a_naive_one(token):
-    from nertag.vocab import word_shape
+    from nertag.features import word_shape
 
     assert word_shape(token) == naive_shape(token)
 
 
 def test_featurizer_grows_past_its_first_table():
-    from nertag.vocab import Featurizer, token_features
+    from nertag.features import Featurizer, token_features
 
     features = unknown_features() + ["w:17", "l:2999", "x1:7"]
     featurizer = Featurizer(features)
@@ -145,7 +147,7 @@ def brute_force_crf(E, transitions):
 @settings(max_examples=30, deadline=None)
 @given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.integers(0, 10_000))
 def test_crf_decoding_and_marginals_match_brute_force(lengths, seed):
-    from nertag.model import crf_marginals, decode_crf
+    from nertag.decode import crf_marginals, decode_crf
 
     rng = np.random.default_rng(seed)
     starts = np.concatenate([[0], np.cumsum(lengths)])
@@ -176,7 +178,7 @@ def naive_case_class(token):
 
 @given(st.text(alphabet="aBcD1-._ xY", max_size=12) | st.text(max_size=12))
 def test_case_class_agrees_with_a_naive_one(token):
-    from nertag.vocab import case_class
+    from nertag.features import case_class
 
     assert case_class(token) == naive_case_class(token)
 

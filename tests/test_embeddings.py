@@ -5,10 +5,10 @@ import pytest
 from click.testing import CliRunner
 
 from nertag.cli import cli
-from nertag.corpus import read_conll, read_embeddings
+from nertag.conll import read_conll, read_embeddings
 from nertag.errors import BadInputError
-from nertag.model import load_model
-from nertag.train import TrainConfig, Trainer
+from nertag.modelfile import load_model
+from nertag.training import TrainConfig, Trainer
 
 from .conftest import SAMPLES
 

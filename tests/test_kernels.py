@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from nertag import kernels
-from nertag.model import forward_probs_numpy, init_weights, input_sums
+from nertag import _kernels as kernels
+from nertag.nn import forward_probs_numpy, init_weights, input_sums
 
 from . import reference
 from .conftest import random_batch

@@ -9,9 +9,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from nertag.cli import cli
-from nertag.corpus import read_conll
-from nertag.model import load_model
-from nertag.train import TrainConfig, Trainer
+from nertag.conll import read_conll
+from nertag.modelfile import load_model
+from nertag.training import TrainConfig, Trainer
 
 from .conftest import SAMPLES
 
@@ -142,7 +142,7 @@ def test_closed_stdin_and_stdout_do_not_crash(sample_model_path):
 
 
 def test_crf_marginals_survive_huge_transition_scores():
-    from nertag.model import allowed_transitions, crf_marginals
+    from nertag.decode import allowed_transitions, crf_marginals
     from nertag.tags import bio_tagset
 
     allowed = allowed_transitions(bio_tagset(["PER"]))

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nertag.corpus import read_conll, read_predictions
+from nertag.conll import read_conll, read_predictions
 from nertag.errors import NertagError
 
 NERTAG = [sys.executable, "-m", "nertag"]
@@ -126,8 +126,8 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
     same, line for line, as one process gives (text with empty lines and CRLF, and CoNLL)."""
     import io
 
-    from nertag import tagger
-    from nertag.model import load_model
+    from nertag import streams as tagger
+    from nertag.modelfile import load_model
 
     model = load_model(sample_model_path)
     text = tmp_path / "in.txt"

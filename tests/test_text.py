@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nertag.text import tokenize
+from nertag.tokenize import tokenize
 
 
 def toks(text):
@@ -262,10 +262,10 @@ def test_property_tricky_fragments(text):
 @given(st.lists(st.sampled_from(list("ab Z9,.'-@#\t é") + ["\u0301", "n't", "U.S."]),
                 max_size=30).map("".join) | st.text(max_size=30))
 def test_split_tokens_and_offsets_agree_with_tokenize(text):
-    from nertag.text import split_tokens, token_offsets
+    from nertag.tokenize import token_offsets, tokenize_lazily
 
     tokens, starts, ends = tokenize(text)
-    assert split_tokens(text) == tokens
+    assert tokenize_lazily(text)[0] == tokens
     assert token_offsets(text, tokens) == (starts, ends)
 
 
@@ -279,6 +279,6 @@ ASCII_FRAGMENTS = st.sampled_from(
 @settings(max_examples=500, deadline=None)
 @given(st.lists(ASCII_FRAGMENTS, max_size=25).map("".join))
 def test_ascii_fast_path_tokenizes_as_tokenize(text):
-    from nertag.text import tokenize_lazily
+    from nertag.tokenize import tokenize_lazily
 
     assert tokenize_lazily(text)[0] == tokenize(text)[0]

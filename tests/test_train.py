@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from nertag.cli import cli
-from nertag.corpus import read_conll
-from nertag.model import load_model
-from nertag.train import TrainConfig, Trainer
+from nertag.conll import read_conll
+from nertag.modelfile import load_model
+from nertag.training import TrainConfig, Trainer
 
 from .conftest import SAMPLES
 
@@ -106,7 +106,7 @@ def test_resume_without_checkpoint_file(tmp_path):
 
 
 def test_nan_loss_stops_and_writes_nothing(tmp_path, monkeypatch):
-    from nertag import train as train_module
+    from nertag import training as train_module
 
     original = train_module.Model.new
 
@@ -197,8 +197,8 @@ def test_case_augmentation_trains_on_cased_copies():
     lower, upper = trainer._case_variants(model)
     tokens = [t for toks, _ in trainer.train_sentences for t in toks]
     i = tokens.index("Harry")
-    assert upper[i].tolist() == model.featurizer.feature_ids("HARRY")
-    assert lower[i].tolist() == model.featurizer.feature_ids("harry")
+    assert upper[i].tolist() == model.featurizer.encode(["HARRY"])[0].tolist()
+    assert lower[i].tolist() == model.featurizer.encode(["harry"])[0].tolist()
     assert upper[i, 1] == lower[i, 1] == model.features.index("l:harry")  # shared lower form
 
 
@@ -217,7 +217,7 @@ def test_input_dropout_changes_training_and_is_echoed(tmp_path):
 
 
 def test_default_input_dropout_follows_corpus_size():
-    from nertag.train import input_dropout_for
+    from nertag.training import input_dropout_for
 
     sizes = [1_000, 100_000, 250_000, 1_000_000, 10_000_000]
     values = [input_dropout_for(n) for n in sizes]

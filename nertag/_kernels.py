@@ -390,6 +390,16 @@ def sum_squares_rows(g, rows):
     return total
 
 
+@njit(**_JIT, inline="always")
+def _adam(w, g, m, v, lr_t, beta1, beta2, c1, c2, eps, scale, decay):
+    """The AdamW update of one weight, written once for adam_dense and adam_rows: returns the
+    new (w, m, v) from the gradient g (scaled first: gradient clipping)."""
+    gi = g * scale
+    m = beta1 * m + c1 * gi
+    v = beta2 * v + c2 * gi * gi
+    return w - (lr_t * m / (np.sqrt(v) + eps) + decay * w), m, v
+
+
 @njit(**_JIT)
 def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale, decay):
     """One AdamW step of a flat parameter (lr_t carries the bias correction; decay is the
@@ -397,10 +407,8 @@ def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale, decay):
     c1 = w.dtype.type(1) - beta1  # in the weights' float type, as the other scalars
     c2 = w.dtype.type(1) - beta2
     for i in range(w.size):
-        gi = g[i] * scale
-        m[i] = beta1 * m[i] + c1 * gi
-        v[i] = beta2 * v[i] + c2 * gi * gi
-        w[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps) + decay * w[i]
+        w[i], m[i], v[i] = _adam(w[i], g[i], m[i], v[i], lr_t, beta1, beta2, c1, c2, eps, scale,
+                                 decay)
 
 
 @njit(**_PARALLEL_JIT)
@@ -413,9 +421,7 @@ def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale, decay):
     for n in prange(rows.shape[0]):
         r = rows[n]
         for j in range(H2):
-            gi = G[r, j] * scale
-            M[r, j] = beta1 * M[r, j] + c1 * gi
-            V[r, j] = beta2 * V[r, j] + c2 * gi * gi
-            W[r, j] -= lr_t * M[r, j] / (np.sqrt(V[r, j]) + eps) + decay * W[r, j]
+            W[r, j], M[r, j], V[r, j] = _adam(W[r, j], G[r, j], M[r, j], V[r, j], lr_t, beta1,
+                                              beta2, c1, c2, eps, scale, decay)
             G[r, j] = 0
         touched[r] = False

@@ -95,15 +95,16 @@ def unknown_features():
     return [f"{name}:{UNKNOWN}" for name in TEMPLATES]
 
 
-def build_features(sentences, min_count=2, max_features=None):
-    """The feature vocabulary of a training corpus: the unknown features, then every feature
-    seen at least ``min_count`` times, most frequent first (at most ``max_features`` in all)."""
-    type_counts = {}
-    for sentence in sentences:
-        for token in sentence.tokens:
-            type_counts[token] = type_counts.get(token, 0) + 1
+def build_features(token_lists, min_count=2, max_features=None):
+    """The feature vocabulary of a training corpus (sentences as lists of tokens): the unknown
+    features, then every feature seen at least ``min_count`` times, most frequent first (ties
+    in string order), at most ``max_features`` in all."""
+    string_counts = {}
+    for tokens in token_lists:
+        for token in tokens:
+            string_counts[token] = string_counts.get(token, 0) + 1
     counts = {}
-    for token, n in type_counts.items():
+    for token, n in string_counts.items():
         for feature in token_features(token):
             counts[feature] = counts.get(feature, 0) + n
     kept = sorted((f for f, n in counts.items() if n >= min_count), key=lambda f: (-counts[f], f))
@@ -122,57 +123,53 @@ class Featurizer:
         self.features = list(features)
         self.index = {f: i for i, f in enumerate(self.features)}
         self._cache = {}
-        self._rows = np.zeros((1024, N_TEMPLATES), dtype=np.int32)
-        self._n_rows = 0
-        self.generation = 0  # bumped when the cache is cleared and type ids are reused
+        self._feature_ids = np.zeros((1024, N_TEMPLATES), dtype=np.int32)
+        self._n_strings = 0
+        self.generation = 0  # bumped when the cache is cleared and string ids are reused
 
     def __len__(self):
         return len(self.features)
 
-    def feature_ids(self, token):
-        """The N_TEMPLATES feature ids of a token (unknown features for unseen values)."""
-        return list(map(self.index.get, token_features(token), _TEMPLATE_IDS))
-
-    def encode_types(self, tokens):
-        """(N,) tokens -> (N,) ids of their distinct strings, indexing ``type_rows()``."""
+    def encode_strings(self, tokens):
+        """(N,) tokens -> (N,) ids of their distinct strings, indexing ``string_features()``."""
         cache = self._cache
-        rows = np.fromiter(map(cache.get, tokens, repeat(-1)), dtype=np.int64,
-                           count=len(tokens))
-        missing = np.flatnonzero(rows < 0).tolist()
+        ids = np.fromiter(map(cache.get, tokens, repeat(-1)), dtype=np.int64,
+                          count=len(tokens))
+        missing = np.flatnonzero(ids < 0).tolist()
         if missing:  # strings not seen before: featurized once each, as one block
             new_tokens = list(dict.fromkeys([tokens[i] for i in missing]))
-            if self._n_rows and self._n_rows + len(new_tokens) > self.CACHE_LIMIT:
+            if self._n_strings and self._n_strings + len(new_tokens) > self.CACHE_LIMIT:
                 # memory stays bounded on a stream: start again from these tokens' strings
                 cache.clear()
-                self._n_rows = 0
+                self._n_strings = 0
                 self.generation += 1
-                return self.encode_types(tokens)
-            self._add_rows(new_tokens)
-            rows[missing] = [cache[tokens[i]] for i in missing]
-        return rows
+                return self.encode_strings(tokens)
+            self._add_strings(new_tokens)
+            ids[missing] = [cache[tokens[i]] for i in missing]
+        return ids
 
-    def _add_rows(self, new_tokens):
+    def _add_strings(self, new_tokens):
         get = self.index.get
         ids = []
         for token in new_tokens:  # an unknown value of template k is row k
             ids += map(get, token_features(token), _TEMPLATE_IDS)
-        n, m = self._n_rows, len(new_tokens)
-        if n + m > len(self._rows):
-            grown = np.zeros((max(n + m, 2 * len(self._rows)), N_TEMPLATES), dtype=np.int32)
-            grown[:n] = self._rows[:n]
-            self._rows = grown
-        self._rows[n:n + m] = np.array(ids, dtype=np.int32).reshape(m, N_TEMPLATES)
+        n, m = self._n_strings, len(new_tokens)
+        if n + m > len(self._feature_ids):
+            grown = np.zeros((max(n + m, 2 * len(self._feature_ids)), N_TEMPLATES), dtype=np.int32)
+            grown[:n] = self._feature_ids[:n]
+            self._feature_ids = grown
+        self._feature_ids[n:n + m] = np.array(ids, dtype=np.int32).reshape(m, N_TEMPLATES)
         self._cache.update(zip(new_tokens, range(n, n + m)))
-        self._n_rows = n + m
+        self._n_strings = n + m
 
-    def type_rows(self):
-        """(n_types, N_TEMPLATES) feature ids of every distinct token string seen so far."""
-        return self._rows[: self._n_rows]
+    def string_features(self):
+        """(n_strings, N_TEMPLATES) feature ids of every distinct token string seen so far."""
+        return self._feature_ids[: self._n_strings]
 
     def encode(self, tokens):
         """(N,) tokens -> (N, N_TEMPLATES) int32 feature ids."""
-        ids = self.encode_types(tokens)  # may grow self._rows: index it afterwards
-        return self._rows[ids]
+        ids = self.encode_strings(tokens)  # may grow self._feature_ids: index it afterwards
+        return self._feature_ids[ids]
 
 
 def encode_tags(tag_lists, tagset):

@@ -1,6 +1,8 @@
-"""Training: the epoch loop over mini-batches, as a generator of progress events for the CLI.
+"""Training: the epoch loop over mini-batches, as a generator of progress events (the CLI
+draws them; ``nertag.train`` passes them to a callback).
 
-Recipe (defaults in TrainConfig): Adam on the per-step cross-entropy of the lecture, gradient
+Recipe (defaults in TrainConfig): Adam on the negative log-likelihood of a linear-chain CRF
+over the logits (or, with ``crf=False``, the lecture's per-step cross-entropy), gradient
 clipping by global norm (BPTT can explode), dropout on the activations fed to Wya and on the
 word-identity features (so the unknown-word path is trained), a held-out dev set (or 10% of
 train when none is given) scored each epoch, the best model kept, the learning rate halved when
@@ -20,11 +22,14 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from . import grad
+from .decode import allowed_transitions
 from .errors import BadInputError, NertagError
-from .metrics import score
-from .model import BINARY_TAGSET, MAX_RUN, Model, allowed_transitions, today, write_npz_atomic
-from .tags import binary_to_bio, bio_tagset, entity_types, map_types, to_binary, to_bio
-from .vocab import N_TEMPLATES, build_features, encode_tags
+from .features import N_TEMPLATES, build_features, encode_tags
+from .model import BINARY_TAGSET, MAX_RUN, Model
+from .modelfile import today, write_npz_atomic
+from .tagger import evaluate
+from .tags import bio_tagset, entity_types, map_types, to_binary, to_bio, untyped
 
 CHECKPOINT_VERSION = 2  # 2: the config holds input_dropout
 
@@ -66,6 +71,57 @@ class TrainingDiverged(NertagError):
     pass
 
 
+def make_trainer(corpus, dev=None, map=None, encoding="utf-8", embeddings=None,  # noqa: A002
+                 embeddings_limit=100_000, checkpoint=None, resume=False, **options):
+    """A Trainer of the CoNLL files ``corpus`` (a path or a list of paths), with ``dev`` files
+    for early stopping; ``options`` are TrainConfig's fields (the CLI's long flags). The one
+    way the CLI and ``nertag.train`` set up a run."""
+    from .conll import check_encoding, read_conll, read_embeddings
+
+    corpus_paths = _paths(corpus, "corpus")
+    dev_paths = _paths(dev, "dev") if dev is not None else []
+    if resume and not checkpoint:
+        raise TypeError("resume=True needs checkpoint=DIR")
+    fields = set(TrainConfig.__dataclass_fields__)
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"unknown training option(s): {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(fields))})")
+    config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+    codec = check_encoding(encoding)
+    corpora = [read_conll(path, encoding=codec) for path in corpus_paths]
+    dev_corpora = [read_conll(path, encoding=codec) for path in dev_paths] or None
+    vectors = read_embeddings(embeddings, embeddings_limit) if embeddings else None
+    return Trainer(corpora, dev_corpora, config, dict(map or {}), checkpoint, resume, vectors)
+
+
+def _paths(paths, what):
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    paths = list(paths)
+    if not paths or not all(isinstance(p, (str, os.PathLike)) for p in paths):
+        raise TypeError(f"{what} must be a path or a non-empty list of paths")
+    return [os.fspath(p) for p in paths]
+
+
+def train(corpus, dev=None, callback=None, **options):
+    """Train a model on CoNLL files; returns a Tagger of the best epoch's model. ``callback``,
+    if given, gets each progress event (a dict with an ``event`` key: start, warning, batch,
+    epoch, early_stop, done). See make_trainer for the options."""
+    from .tagger import Tagger
+
+    trainer = make_trainer(corpus, dev, **options)
+    result = None
+    for event in trainer.run():
+        if callback is not None:
+            callback(event)
+        if event["event"] == "done":
+            result = event["model"]
+    if result is None:
+        raise NertagError("training stopped before the first epoch ended")
+    return Tagger(result)
+
+
 class Trainer:
     """Holds the state of one training run; ``run()`` yields progress events (dicts)."""
 
@@ -80,6 +136,7 @@ class Trainer:
         self.best_model = None
         self.best_f1 = -1.0
         self.corpora = [c.name for c in train_corpora]
+        self.warnings = []  # shown by the CLI (``warning`` events)
         train, dev = self._prepare(train_corpora, dev_corpus)
         self.train_sentences, self.dev_sentences = train, dev
 
@@ -87,7 +144,7 @@ class Trainer:
 
     def _map_tags(self, tags):
         if self.config.binary:  # the lecture's view, as `nertag eval` scores it: runs of 1s
-            return binary_to_bio([str(b) for b in to_binary(tags)])
+            return untyped(tags)
         return map_types(tags, self.type_map)
 
     def _prepare(self, train_corpora, dev_corpus):
@@ -103,16 +160,19 @@ class Trainer:
         train = [(s.tokens[i:i + MAX_RUN], to_bio(self._map_tags(s.tags)[i:i + MAX_RUN]))
                  for c in train_corpora for s in c.sentences
                  for i in range(0, len(s.tokens), MAX_RUN)]
-        if dev_corpus is not None:
-            dev = [(s.tokens, self._map_tags(s.tags)) for s in dev_corpus.sentences]
+        dev_corpora = ([] if dev_corpus is None else
+                       [dev_corpus] if hasattr(dev_corpus, "sentences") else list(dev_corpus))
+        if dev_corpora:
+            dev = [(s.tokens, self._map_tags(s.tags)) for c in dev_corpora for s in c.sentences]
             extra = set(entity_types([t for _, ts in dev for t in ts])) - set(
                 entity_types([t for _, ts in train for t in ts]))
             if extra:
                 raise BadInputError(
                     "dev set has entity types the training corpus lacks: "
                     f"{', '.join(sorted(extra))}"
-                    " (map them with --map or use a dev set of the same tag set)", dev_corpus.name)
-            self.dev_name = dev_corpus.name
+                    " (map them with --map or use a dev set of the same tag set)",
+                    " + ".join(c.name for c in dev_corpora))
+            self.dev_name = " + ".join(short_name(c.name) for c in dev_corpora)
         else:
             rng = np.random.default_rng(cfg.seed)
             order = rng.permutation(len(train))
@@ -122,6 +182,9 @@ class Trainer:
             self.dev_name = f"{n_dev} sentences held out of train" if n_dev else "train itself"
             if not dev:
                 dev = train
+                self.warnings.append(
+                    f"only {len(train)} training sentences and no --dev: the dev set is the "
+                    "training set itself, so early stopping and the dev scores mean little")
         if cfg.input_dropout is None:
             cfg.input_dropout = input_dropout_for(sum(len(tokens) for tokens, _ in train))
         types = entity_types([t for _, ts in train for t in ts])
@@ -133,20 +196,48 @@ class Trainer:
     # ------------------------------------------------------------------------ training
 
     def run(self):
+        """Train, yielding progress events: ``start``, any ``warning``s, ``batch`` and
+        ``epoch`` events, maybe ``early_stop``, and last ``done`` (with the best model)."""
         cfg = self.config
-        import numba
+        threads = self._set_threads()
+        model = self._new_model()
+        X, Y, starts = self._encode(model)
+        cased = self._case_variants(model) if cfg.case_augment > 0 else None
+        self._init_output_bias(model, Y, model.weights["Wya"].shape[0])
+        state = self._fresh_state(model)
+        if self.resume:
+            state = self._load_checkpoint(model, state)
+        yield {"event": "start", "tokens": len(Y), "sentences": len(starts) - 1,
+               "dev": self.dev_name, "dev_sentences": len(self.dev_sentences),
+               "features": len(model.features), "tags": self.tagset, "threads": threads,
+               "config": asdict(cfg), "resumed_epoch": state["epoch"]}
+        for message in self.warnings:
+            yield {"event": "warning", "message": message}
+        batches = _Batches(X, Y, starts, cased, cfg)
+        while state["epoch"] < cfg.epochs and not self.stop_requested:
+            epoch = state["epoch"] + 1
+            yield from self._epoch(model, batches, state, epoch)
+            if self.stop_requested:
+                break
+            yield self._end_epoch(model, state, epoch)
+            if state["bad_epochs"] >= cfg.patience:
+                yield {"event": "early_stop", "epoch": epoch}
+                break
+        yield {"event": "done", "interrupted": self.stop_requested, "best_f1": self.best_f1,
+               "model": self.best_model}
 
-        from . import kernels  # Numba: imported only when training
+    def _set_threads(self):
+        import numba  # only when training
 
-        threads = cfg.threads or numba.config.NUMBA_NUM_THREADS
+        threads = self.config.threads or numba.config.NUMBA_NUM_THREADS
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        return numba.get_num_threads()
 
-        class _Tokens:  # what build_features reads
-            def __init__(self, tokens):
-                self.tokens = tokens
-
-        features = build_features([_Tokens(t) for t, _ in self.train_sentences], cfg.min_count,
-                                  cfg.max_features)
+    def _new_model(self):
+        """A model with fresh weights over the training corpus's feature vocabulary."""
+        cfg = self.config
+        features = build_features([tokens for tokens, _ in self.train_sentences],
+                                  cfg.min_count, cfg.max_features)
         if self.embeddings is not None:  # words with vectors get a row even if train lacks them
             known = set(features)
             features += [f for f in dict.fromkeys("l:" + w.lower() for w in self.embeddings[0])
@@ -156,122 +247,61 @@ class Trainer:
                                   "crf": cfg.crf and not cfg.binary})
         if self.embeddings is not None:
             _init_from_embeddings(model, *self.embeddings, seed=cfg.seed)
-        X, Y, starts = self._encode(model)
-        cased = self._case_variants(model) if cfg.case_augment > 0 else None
-        N = len(Y)
-        K = model.weights["Wya"].shape[0]
-        H = cfg.hidden
-        self._init_output_bias(model, Y, K)
-        state = self._fresh_state(model)
-        if self.resume:
-            state = self._load_checkpoint(model, state)
-        yield {"event": "start", "tokens": int(N), "sentences": len(starts) - 1,
-               "dev": self.dev_name, "dev_sentences": len(self.dev_sentences),
-               "features": len(features), "tags": self.tagset, "threads": numba.get_num_threads(),
-               "config": asdict(cfg), "resumed_epoch": state["epoch"]}
+        return model
 
+    def _epoch(self, model, batches, state, epoch):
+        """One pass over the training sentences in a random order: a step a batch, a
+        ``batch`` event after each."""
+        cfg = self.config
         w = model.weights
+        K = w["Wya"].shape[0]
         allowed = (np.ones((K + 1, K), dtype=np.bool_) if model.binary
                    else allowed_transitions(model.tagset))
-        grads = {k: np.zeros_like(v) for k, v in w.items() if k != "Wax"}
-        gWax = np.zeros_like(w["Wax"])
-        touched = np.zeros(len(features), dtype=np.bool_)
-        n_sent = len(starts) - 1
-        unknown = np.arange(X.shape[1], dtype=np.int32)
-        no_input_dropout = np.ones((0, 2 * H), dtype=np.float32)
-        while state["epoch"] < cfg.epochs and not self.stop_requested:
-            epoch = state["epoch"] + 1
-            rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
-            order = rng.permutation(n_sent)
-            t0 = time.perf_counter()
-            loss_sum, done_tokens = 0.0, 0
-            for b in range(0, n_sent, cfg.batch_size):
-                if self.stop_requested:
-                    break
-                batch = order[b:b + cfg.batch_size]
-                tok = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in batch])
-                bstarts = np.concatenate([[0], np.cumsum(starts[batch + 1] - starts[batch])])
-                Xb = X[tok]
-                if cased is not None:  # the same sentence as lower-case or all-caps text
-                    pick = rng.random(len(batch))
-                    variant = np.repeat(np.where(pick < cfg.case_augment * 2 / 3, 1,
-                                                 np.where(pick < cfg.case_augment, 2, 0)),
-                                        starts[batch + 1] - starts[batch])
-                    for v in (1, 2):
-                        Xb[variant == v] = cased[v - 1][tok[variant == v]]
-                if cfg.word_dropout > 0:  # word identity -> unknown: trains the unknown path
-                    drop = rng.random(len(tok)) < cfg.word_dropout
-                    Xb[drop, :2] = unknown[:2]
-                if cfg.feature_dropout > 0:
-                    drop = rng.random(Xb.shape) < cfg.feature_dropout
-                    Xb[drop] = np.broadcast_to(unknown, Xb.shape)[drop]
-                keep = _dropout_mask(rng, len(tok), 2 * H, cfg.dropout)
-                keep_in = (_dropout_mask(rng, len(tok), 2 * H, cfg.input_dropout)
-                           if cfg.input_dropout > 0 else no_input_dropout)
-                S = len(batch)
-                buffers = state["buffers"](S, len(tok))
-                A, dZ, D, Alpha, Beta, loss, gWaa_s, gba_s, gWya_s, gby_s, gWyy_s = buffers
-                n = len(tok)
-                kernels.loss_and_grads(Xb, bstarts, Y[tok], keep, keep_in, np.float32(1.0 / n),
-                                       w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
-                                       allowed, model.crf, A[:n], dZ[:n], D[:n], Alpha[:n],
-                                       Beta[:n], loss[:S], gWaa_s[:S], gba_s[:S], gWya_s[:S],
-                                       gby_s[:S], gWyy_s[:S])
-                batch_loss = float(loss[:S].sum())
-                if not np.isfinite(batch_loss):
-                    raise TrainingDiverged(
-                        f"the loss became {batch_loss} in epoch {epoch}; nothing was written "
-                        f"from this run after its best epoch (try a lower --lr than {cfg.lr})")
-                for name, per_sentence in (("Waa", gWaa_s), ("ba", gba_s), ("Wya", gWya_s),
-                                           ("by", gby_s), ("Wyy", gWyy_s)):
-                    kernels.sum_rows(per_sentence[:S].reshape(S, -1), grads[name].reshape(-1))
-                rows = kernels.scatter_wax_grad(Xb, dZ[:len(tok)], gWax, touched)
-                norm2 = kernels.sum_squares_rows(gWax, rows)
-                norm2 += sum(kernels.sum_squares(g) for g in grads.values())
-                scale = min(1.0, cfg.clip / (np.sqrt(norm2) + 1e-12))
-                state["step"] += 1
-                t = state["step"]
-                lr_t = state["lr"] * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-                decay = state["lr"] * cfg.weight_decay
-                m, v = state["m"], state["v"]
-                # float32 scalars: float64 ones would turn the updates into float64 arithmetic
-                hyper = [np.float32(x) for x in (lr_t, 0.9, 0.999, 1e-8, scale, decay)]
-                for name, g in grads.items():
-                    kernels.adam_dense(w[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
-                                       v[name].reshape(-1), *hyper)
-                kernels.adam_rows(w["Wax"], gWax, m["Wax"], v["Wax"], rows, touched, *hyper)
-                loss_sum += batch_loss
-                done_tokens += len(tok)
-                seconds = time.perf_counter() - t0
-                yield {"event": "batch", "epoch": epoch, "tokens": done_tokens, "of": int(N),
-                       "loss": loss_sum / done_tokens, "tokens_per_s": done_tokens / seconds}
+        rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
+        t0 = time.perf_counter()
+        state["loss_sum"], state["done_tokens"], state["t0"] = 0.0, 0, t0
+        for Xb, bstarts, Yb, keep, keep_in in batches.epoch(rng):
             if self.stop_requested:
                 break
-            seconds = time.perf_counter() - t0
-            if not all(np.isfinite(v).all() for v in model.weights.values()):
+            batch_loss, rows = grad.loss_and_grads(w, Xb, bstarts, Yb, keep, keep_in, allowed,
+                                                   model.crf, state["buffers"])
+            if not np.isfinite(batch_loss):
                 raise TrainingDiverged(
-                    f"the weights became NaN or infinite in epoch {epoch}; nothing was written "
+                    f"the loss became {batch_loss} in epoch {epoch}; nothing was written "
                     f"from this run after its best epoch (try a lower --lr than {cfg.lr})")
-            dev_scores = self.evaluate(model)
-            f1 = dev_scores["f1"]
-            improved = f1 > self.best_f1
-            if improved:
-                self.best_f1 = f1
-                state["bad_epochs"] = 0
-                self.best_model = self._snapshot(model, epoch, dev_scores)
-            else:
-                state["bad_epochs"] += 1
-                state["lr"] *= 0.5
-            state["epoch"] = epoch
-            self._save_checkpoint(model, state)
-            yield {"event": "epoch", "epoch": epoch, "loss": loss_sum / max(done_tokens, 1),
-                   "tokens_per_s": done_tokens / seconds, "seconds": seconds,
-                   "dev_f1": f1, "dev": dev_scores, "best": improved, "lr": state["lr"]}
-            if state["bad_epochs"] >= cfg.patience:
-                yield {"event": "early_stop", "epoch": epoch}
-                break
-        yield {"event": "done", "interrupted": self.stop_requested, "best_f1": self.best_f1,
-               "model": self.best_model}
+            norm = grad.gradient_norm(state["buffers"], rows)
+            scale = min(1.0, cfg.clip / (norm + 1e-12))
+            state["adam"].update(w, state["buffers"], rows, scale, cfg.weight_decay)
+            state["loss_sum"] += batch_loss
+            state["done_tokens"] += len(Xb)
+            done = state["done_tokens"]
+            yield {"event": "batch", "epoch": epoch, "tokens": done, "of": batches.n_tokens,
+                   "loss": state["loss_sum"] / done,
+                   "tokens_per_s": done / (time.perf_counter() - t0)}
+
+    def _end_epoch(self, model, state, epoch):
+        """Score the dev set, keep the best model, halve the step on a stall, checkpoint."""
+        seconds = time.perf_counter() - state["t0"]
+        done = state["done_tokens"]
+        if not all(np.isfinite(v).all() for v in model.weights.values()):
+            raise TrainingDiverged(
+                f"the weights became NaN or infinite in epoch {epoch}; nothing was written "
+                f"from this run after its best epoch (try a lower --lr than {self.config.lr})")
+        dev_scores = self.evaluate(model)
+        f1 = dev_scores["f1"]
+        improved = f1 > self.best_f1
+        if improved:
+            self.best_f1 = f1
+            state["bad_epochs"] = 0
+            self.best_model = self._snapshot(model, epoch, dev_scores)
+        else:
+            state["bad_epochs"] += 1
+            state["adam"].lr *= 0.5
+        state["epoch"] = epoch
+        self._save_checkpoint(model, state)
+        return {"event": "epoch", "epoch": epoch, "loss": state["loss_sum"] / max(done, 1),
+                "tokens_per_s": done / seconds, "seconds": seconds,
+                "dev_f1": f1, "dev": dev_scores, "best": improved, "lr": state["adam"].lr}
 
     def _case_variants(self, model):
         """Feature ids of the training tokens lower-cased and upper-cased: (N, F) each."""
@@ -300,16 +330,11 @@ class Trainer:
         model.weights["by"][:] = by
 
     def _fresh_state(self, model):
-        cfg = self.config
-        H2 = 2 * cfg.hidden
-        K = model.weights["Wya"].shape[0]
-        buffers = _Buffers(H2, cfg.hidden, K)
-        return {"epoch": 0, "step": 0, "lr": cfg.lr, "bad_epochs": 0, "buffers": buffers.get,
-                "m": {k: np.zeros_like(v) for k, v in model.weights.items()},
-                "v": {k: np.zeros_like(v) for k, v in model.weights.items()}}
+        return {"epoch": 0, "bad_epochs": 0, "buffers": grad.Buffers(model.weights),
+                "adam": grad.Adam(model.weights, self.config.lr)}
 
     def _snapshot(self, model, epoch, dev_scores):
-        meta = {"trained": today(), "corpora": [_short_name(c) for c in self.corpora],
+        meta = {"trained": today(), "corpora": [short_name(c) for c in self.corpora],
                 "dev": self.dev_name, "epoch": epoch,
                 "dev_scores": {k: dev_scores[k] for k in ("precision", "recall", "f1")},
                 "train_config": asdict(self.config)}
@@ -317,11 +342,9 @@ class Trainer:
         return Model(model.features, model.tagset, weights, model.config, meta)
 
     def evaluate(self, model):
-        """Entity F1 on the dev sentences (untyped for a binary model)."""
+        """Entity scores on the dev sentences (untyped for a binary model)."""
         model.weights_changed()
-        results = model.tag([toks for toks, _ in self.dev_sentences], scores=False)
-        return score((gold, pred) for (_, gold), (pred, _) in
-                     zip(self.dev_sentences, results)).as_dict()
+        return evaluate(model, self.dev_sentences).as_dict()
 
     # --------------------------------------------------------------------- checkpoints
 
@@ -333,16 +356,17 @@ class Trainer:
             return
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         arrays = {"meta": np.frombuffer(json.dumps({
-            "version": CHECKPOINT_VERSION, "epoch": state["epoch"], "step": state["step"],
-            "lr": state["lr"], "bad_epochs": state["bad_epochs"], "best_f1": self.best_f1,
+            "version": CHECKPOINT_VERSION, "epoch": state["epoch"],
+            "step": state["adam"].step, "lr": state["adam"].lr,
+            "bad_epochs": state["bad_epochs"], "best_f1": self.best_f1,
             "config": asdict(self.config), "n_features": len(model.features),
             "fingerprint": self._fingerprint(model),
             "best_meta": self.best_model.meta if self.best_model else None,
         }).encode(), dtype=np.uint8)}
         for k, v in model.weights.items():
             arrays["w_" + k] = v
-            arrays["m_" + k] = state["m"][k]
-            arrays["v_" + k] = state["v"][k]
+            arrays["m_" + k] = state["adam"].m[k]
+            arrays["v_" + k] = state["adam"].v[k]
             if self.best_model is not None:
                 arrays["best_" + k] = self.best_model.weights[k]
         write_npz_atomic(self._checkpoint_path(), arrays)
@@ -388,39 +412,56 @@ class Trainer:
                                     path)
             for k in model.weights:
                 model.weights[k][...] = npz["w_" + k]
-                state["m"][k][...] = npz["m_" + k]
-                state["v"][k][...] = npz["v_" + k]
+                state["adam"].m[k][...] = npz["m_" + k]
+                state["adam"].v[k][...] = npz["v_" + k]
             if meta["best_meta"] is not None:
                 weights = {k: npz["best_" + k].copy() for k in model.weights}
                 self.best_model = Model(model.features, model.tagset, weights, model.config,
                                         meta["best_meta"])
         self.best_f1 = meta["best_f1"]
-        state.update(epoch=meta["epoch"], step=meta["step"], lr=meta["lr"],
-                     bad_epochs=meta["bad_epochs"])
+        state.update(epoch=meta["epoch"], bad_epochs=meta["bad_epochs"])
+        state["adam"].step, state["adam"].lr = meta["step"], meta["lr"]
         return state
 
 
-class _Buffers:
-    """Work arrays of the training kernel, grown when a batch needs more and then reused."""
+class _Batches:
+    """The training data, encoded, and an epoch's mini-batches with their augmentation and
+    dropout masks, drawn from the epoch's random generator in a fixed order."""
 
-    def __init__(self, H2, H, K):
-        self.H2, self.H, self.K = H2, H, K
-        self.sentences = self.tokens = 0
-        self.arrays = None
+    def __init__(self, X, Y, starts, cased, config):
+        self.X, self.Y, self.starts, self.cased, self.config = X, Y, starts, cased, config
+        self.n_tokens = len(Y)
+        self.unknown = np.arange(X.shape[1], dtype=np.int32)
+        self.no_input_dropout = np.ones((0, 2 * config.hidden), dtype=np.float32)
 
-    def get(self, S, n_tokens):
-        if S > self.sentences or n_tokens > self.tokens:
-            self.sentences = max(S, self.sentences)
-            self.tokens = max(int(n_tokens * 1.25), self.tokens)
-            n, most, H2, H, K = self.sentences, self.tokens, self.H2, self.H, self.K
-            self.arrays = (
-                np.zeros((most, H2), np.float32), np.zeros((most, H2), np.float32),
-                np.zeros((most, K), np.float32), np.zeros((most, K), np.float64),
-                np.zeros((most, K), np.float64),
-                np.zeros(n, np.float64), np.zeros((n, 2, H, H), np.float32),
-                np.zeros((n, 2, H), np.float32), np.zeros((n, K, H2), np.float32),
-                np.zeros((n, K), np.float32), np.zeros((n, K + 1, K), np.float32))
-        return self.arrays
+    def epoch(self, rng):
+        """(X, starts, Y, keep, keep_in) of each batch of an epoch, in a random order."""
+        cfg, X, starts, cased, unknown = (self.config, self.X, self.starts, self.cased,
+                                          self.unknown)
+        H2 = 2 * cfg.hidden
+        order = rng.permutation(len(starts) - 1)
+        for b in range(0, len(order), cfg.batch_size):
+            batch = order[b:b + cfg.batch_size]
+            tok = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in batch])
+            bstarts = np.concatenate([[0], np.cumsum(starts[batch + 1] - starts[batch])])
+            Xb = X[tok]
+            if cased is not None:  # the sentence replaced by its lower-case or all-caps form
+                pick = rng.random(len(batch))
+                variant = np.repeat(np.where(pick < cfg.case_augment * 2 / 3, 1,
+                                             np.where(pick < cfg.case_augment, 2, 0)),
+                                    starts[batch + 1] - starts[batch])
+                for v in (1, 2):
+                    Xb[variant == v] = cased[v - 1][tok[variant == v]]
+            if cfg.word_dropout > 0:  # word identity -> unknown: trains the unknown path
+                drop = rng.random(len(tok)) < cfg.word_dropout
+                Xb[drop, :2] = unknown[:2]
+            if cfg.feature_dropout > 0:
+                drop = rng.random(Xb.shape) < cfg.feature_dropout
+                Xb[drop] = np.broadcast_to(unknown, Xb.shape)[drop]
+            keep = _dropout_mask(rng, len(tok), H2, cfg.dropout)
+            keep_in = (_dropout_mask(rng, len(tok), H2, cfg.input_dropout)
+                       if cfg.input_dropout > 0 else self.no_input_dropout)
+            yield Xb, bstarts, self.Y[tok], keep, keep_in
 
 
 def _dropout_mask(rng, n, width, p):
@@ -432,7 +473,7 @@ def _dropout_mask(rng, n, width, p):
     return np.multiply(kept, np.float32(256.0 / (256 - threshold)), dtype=np.float32)
 
 
-def _short_name(path):
+def short_name(path):
     """``../shared/data/wikigold/train.txt`` -> ``wikigold/train.txt``: enough to tell corpora
     apart, without the trainer's own folders."""
     parts = os.path.normpath(path).split(os.sep)

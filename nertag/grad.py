@@ -1,0 +1,107 @@
+"""Loss and gradients of a mini-batch, and the Adam optimiser, over the Numba kernels.
+
+``loss_and_grads`` is the one door to the training kernel: it takes the weights as a mapping
+(Wax, Waa, ba, Wya, by, Wyy) and a ``Buffers`` object instead of two dozen positional arrays,
+checks them, and sums the per-sentence gradients in a fixed order (so results do not depend on
+the thread count). ``Adam`` holds the moments and takes one clipped, bias-corrected step.
+"""
+
+import numpy as np
+
+from . import _kernels as kernels
+
+DENSE = ("Waa", "ba", "Wya", "by", "Wyy")  # the weights with dense gradients (Wax's are rows)
+
+
+class Buffers:
+    """Work arrays of the training kernel, grown when a batch needs more and then reused.
+
+    Per token: A (activations), dZ (dL/d(Wax x<t>)), D (dL/dlogits), Alpha, Beta (CRF work
+    space). Per sentence: loss and the gradients gWaa, gba, gWya, gby, gWyy. Summed over the
+    batch: ``grads`` (dense weights) and ``gWax`` with the ``touched`` rows of Wax."""
+
+    def __init__(self, weights):
+        self.H = weights["Waa"].shape[1]
+        self.K = weights["Wya"].shape[0]
+        self.sentences = self.tokens = 0
+        self.grads = {k: np.zeros_like(weights[k]) for k in DENSE}
+        self.gWax = np.zeros_like(weights["Wax"])
+        self.touched = np.zeros(len(weights["Wax"]), dtype=np.bool_)
+
+    def ensure(self, S, n_tokens):
+        if S > self.sentences or n_tokens > self.tokens:
+            self.sentences = max(S, self.sentences)
+            self.tokens = max(int(n_tokens * 1.25), self.tokens)
+            n, most, H, K = self.sentences, self.tokens, self.H, self.K
+            self.A = np.zeros((most, 2 * H), np.float32)
+            self.dZ = np.zeros((most, 2 * H), np.float32)
+            self.D = np.zeros((most, K), np.float32)
+            self.Alpha = np.zeros((most, K), np.float64)
+            self.Beta = np.zeros((most, K), np.float64)
+            self.loss = np.zeros(n, np.float64)
+            self.gWaa = np.zeros((n, 2, H, H), np.float32)
+            self.gba = np.zeros((n, 2, H), np.float32)
+            self.gWya = np.zeros((n, K, 2 * H), np.float32)
+            self.gby = np.zeros((n, K), np.float32)
+            self.gWyy = np.zeros((n, K + 1, K), np.float32)
+        return self
+
+
+def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers):
+    """Forward pass, loss and BPTT of a mini-batch: (N, F) feature ids X, (S+1,) sentence
+    starts, (N,) tag ids Y, dropout masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for none).
+    The gradients of the mean loss a token are left in ``buffers.grads`` and ``buffers.gWax``
+    (whose ``touched`` rows are returned, in first-touch order); returns (total loss, rows).
+    """
+    S, n = len(starts) - 1, len(X)
+    if starts[-1] != n or len(Y) != n or keep.shape != (n, 2 * buffers.H):
+        raise ValueError("batch arrays disagree on the number of tokens")
+    if keep_in.shape[0] not in (0, n):
+        raise ValueError("keep_in must be (N, 2H) or (0, 2H)")
+    b = buffers.ensure(S, n)
+    w = weights
+    kernels.loss_and_grads(X, starts, Y, keep, keep_in, np.float32(1.0 / n),
+                           w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
+                           allowed, crf, b.A[:n], b.dZ[:n], b.D[:n], b.Alpha[:n], b.Beta[:n],
+                           b.loss[:S], b.gWaa[:S], b.gba[:S], b.gWya[:S], b.gby[:S], b.gWyy[:S])
+    for name in DENSE:
+        per_sentence = getattr(b, "g" + name)[:S]
+        kernels.sum_rows(per_sentence.reshape(S, -1), b.grads[name].reshape(-1))
+    rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.gWax, b.touched)
+    return float(b.loss[:S].sum()), rows
+
+
+def gradient_norm(buffers, rows):
+    """The global norm of the gradients (Wax's touched rows and the dense weights)."""
+    norm2 = kernels.sum_squares_rows(buffers.gWax, rows)
+    norm2 += sum(kernels.sum_squares(g) for g in buffers.grads.values())
+    return np.sqrt(norm2)
+
+
+class Adam:
+    """AdamW with lazy (sparse) updates of Wax's rows; ``m`` and ``v`` are the moments of each
+    weight, ``step`` the number of steps taken, ``lr`` the current step size."""
+
+    BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+
+    def __init__(self, weights, lr):
+        self.m = {k: np.zeros_like(v) for k, v in weights.items()}
+        self.v = {k: np.zeros_like(v) for k, v in weights.items()}
+        self.step = 0
+        self.lr = lr
+
+    def update(self, weights, buffers, rows, scale, weight_decay):
+        """One step from the gradients in ``buffers`` times ``scale`` (clipping); zeroes the
+        gradient rows of Wax it used."""
+        self.step += 1
+        t = self.step
+        lr_t = self.lr * np.sqrt(1 - self.BETA2 ** t) / (1 - self.BETA1 ** t)
+        decay = self.lr * weight_decay
+        m, v = self.m, self.v
+        # float32 scalars: float64 ones would turn the updates into float64 arithmetic
+        hyper = [np.float32(x) for x in (lr_t, self.BETA1, self.BETA2, self.EPS, scale, decay)]
+        for name, g in buffers.grads.items():
+            kernels.adam_dense(weights[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
+                               v[name].reshape(-1), *hyper)
+        kernels.adam_rows(weights["Wax"], buffers.gWax, m["Wax"], v["Wax"], rows,
+                          buffers.touched, *hyper)
