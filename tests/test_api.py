@@ -1,0 +1,198 @@
+"""The Python API (nertag.load, Tagger, Doc, nertag.train), its agreement with the CLI, and the
+user-facing fixes of issue 11 that the CLI shows."""
+
+import doctest
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import nertag
+from nertag.cli import cli
+from nertag.errors import BadModelError, NertagError
+
+from .conftest import ROOT, SAMPLES
+
+TEXTS = ["Angela Merkel visited Paris.", "", "Zoë Šťastná flew from Kraków to Zürich on Monday.",
+         "Harry Potter and Hermione Granger invented a new spell", "   ",
+         "naïve — “quoted” U.S. 1,000"]
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return nertag.load()
+
+
+def test_readme_python_examples_run_as_doctests(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = doctest.testfile(str(ROOT / "README.md"), module_relative=False,
+                              optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0
+
+
+def test_import_is_light_and_changes_no_setting():
+    code = ("import os, sys; before = dict(os.environ); import nertag; "
+            "heavy = [m for m in ('numpy', 'numba', 'rich', 'click') if m in sys.modules]; "
+            "print(heavy, dict(os.environ) == before, callable(nertag.load))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert out.strip() == "[] True True"
+
+
+def test_loading_imports_no_numba_rich_or_click():
+    code = ("import sys, nertag; nertag.load()('Angela Merkel visited Paris.'); "
+            "print([m for m in ('numba', 'rich', 'click') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_doc_to_dict_equals_the_cli_json_line(tagger, text):
+    result = invoke("tag", "--format", "json", input=text + "\n")
+    assert result.exit_code == 0, result.output
+    assert tagger(text).to_dict() == json.loads(result.stdout)
+
+
+def test_doc_fields(tagger):
+    doc = tagger("Angela Merkel visited Paris.")
+    assert doc.text == "Angela Merkel visited Paris."
+    assert [(e.text, e.label, e.start, e.end) for e in doc.entities] == [
+        ("Angela Merkel", "PER", 0, 13), ("Paris", "LOC", 22, 27)]
+    assert all(doc.text[t.start:t.end] == t.text for t in doc.tokens)
+    assert doc.tags == ["B-PER", "I-PER", "O", "B-LOC", "O"] and doc.binary == [1, 1, 0, 1, 0]
+    assert 0.5 < doc.entities[0].score <= 1.0
+    with pytest.raises(AttributeError):
+        doc.text = "changed"  # frozen
+    assert nertag.Doc.__doc__ and nertag.Token.__doc__ and nertag.Entity.__doc__
+
+
+def test_pipe_is_lazy_and_empty_text_gives_an_empty_doc(tagger):
+    seen = []
+
+    def texts():
+        for text in ["Harry Potter met Hermione Granger.", "", "Paris"]:
+            seen.append(text)
+            yield text
+
+    docs = tagger.pipe(texts(), batch_size=1)
+    assert seen == []  # nothing read before the first Doc is asked for
+    first = next(docs)
+    assert seen == ["Harry Potter met Hermione Granger."] and len(first.entities) == 2
+    empty = next(docs)
+    assert empty == nertag.Doc("", [], [])
+    assert [d.text for d in docs] == ["Paris"]
+
+
+def test_pipe_agrees_with_single_calls(tagger):
+    assert [d.to_dict() for d in tagger.pipe(TEXTS, batch_size=2)] == \
+        [tagger(t).to_dict() for t in TEXTS]
+
+
+def test_wrong_types_raise_type_error(tagger):
+    with pytest.raises(TypeError, match="tag_tokens"):
+        tagger(["Angela", "Merkel"])
+    with pytest.raises(TypeError, match="list of str tokens"):
+        tagger.tag_tokens("Angela Merkel")
+    with pytest.raises(TypeError, match="pipe"):
+        list(tagger.pipe(["fine", ["not", "a", "str"]]))
+    with pytest.raises(TypeError):
+        list(tagger.pipe("a str, not a list"))
+
+
+def test_tag_tokens_and_labels(tagger):
+    assert tagger.tag_tokens(["Angela", "Merkel", "visited", "Paris", "."]) == \
+        ["B-PER", "I-PER", "O", "B-LOC", "O"]
+    assert tagger.tag_tokens([]) == []
+    assert tagger.labels == ["LOC", "MISC", "ORG", "PER"]
+
+
+def test_missing_and_bad_models(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        nertag.load(tmp_path / "missing.npz")
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ValueError) as err:
+        nertag.load(bad)
+    assert isinstance(err.value, BadModelError) and isinstance(err.value, NertagError)
+    assert nertag.BadModelError is BadModelError
+
+
+def test_train_save_evaluate_and_callback(tmp_path):
+    events = []
+    model = nertag.train([SAMPLES / "train.conll"], dev=[SAMPLES / "test.conll"], epochs=2,
+                         seed=7, hidden=8, callback=events.append, map={"MISC": "O"})
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
+    assert isinstance(model, nertag.Tagger) and "MISC" not in model.labels
+    path = tmp_path / "my.npz"
+    model.save(path)
+    scores = model.evaluate(SAMPLES / "test.conll", map={"MISC": "O"})
+    cli_scores = json.loads(invoke("eval", SAMPLES / "test.conll", "-m", path, "--json",
+                                   "--map", "MISC=O").stdout)
+    assert scores == cli_scores
+    assert model.meta["corpora"] == ["samples/train.conll"]
+    assert model.meta["dev"] == "samples/test.conll"  # shortened like the corpora
+
+
+def test_train_rejects_unknown_options():
+    with pytest.raises(TypeError, match="unknown training option"):
+        nertag.train([SAMPLES / "train.conll"], epoch=3)
+
+
+def test_tiny_corpus_warns_that_dev_is_train(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("Harry B-PER\nmet O\nAda B-PER\n")
+    events = []
+    nertag.train(path, epochs=1, hidden=4, callback=events.append)
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert len(warnings) == 1 and "training set itself" in warnings[0]
+    result = invoke("train", path, "-o", tmp_path / "m.npz", "--epochs", "1", "--hidden", "4")
+    assert result.exit_code == 0 and "warning: only 1 training sentences" in result.stderr
+
+
+# ------------------------------------------------------------------ what a user hits (CLI)
+
+
+def test_tag_refuses_utf16_input(tmp_path):
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("Angela Merkel visited Paris.\n".encode("utf-16"))
+    result = invoke("tag", "-i", path)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == (f"Error: {path}:1: the file is UTF-16: convert it to "
+                                     "UTF-8 (iconv -f UTF-16 -t UTF-8)")
+
+
+def test_tag_input_file_with_text_is_a_usage_error(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("Paris\n")
+    result = invoke("tag", "-i", path, "Angela Merkel")
+    assert result.exit_code == 2 and "not both" in result.stderr
+
+
+def test_tag_says_it_reads_stdin_only_on_a_terminal(monkeypatch):
+    from nertag import cli as cli_module
+
+    quiet = invoke("tag", input="Paris\n")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    monkeypatch.setattr(cli_module, "_is_terminal", lambda stream: True)
+    told = invoke("tag", input="Paris\n")
+    assert told.exit_code == 0 and "reading text to tag from standard input" in told.stderr
+    assert told.stdout == quiet.stdout
+
+
+def test_train_says_it_replaces_an_existing_model(tmp_path):
+    out = tmp_path / "model.npz"
+    args = ("train", SAMPLES / "train.conll", "-o", out, "--epochs", "1", "--hidden", "4", "-q")
+    first = invoke(*args)
+    assert first.exit_code == 0 and "replaced" not in first.stderr
+    second = invoke(*args)
+    assert second.exit_code == 0 and f"{out} exists and will be replaced" in second.stderr
