@@ -1,6 +1,7 @@
 """Decoding: constrained Viterbi, its shortcut, spans of valid BIO, and the tagging caches."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -93,21 +94,16 @@ def test_tag_caches_agree_with_direct_forward():
     np.testing.assert_allclose(flat_scores, scores, rtol=1e-6)
 
 
-def naive_shape(token):
-    out = []
-    for ch in token[:32]:
-        cls = ("X" if ch.isupper() else "x" if ch.isalpha() else "d" if ch.isdigit()
-               else "_" if ch.isspace() else ch)
-        if not out or out[-1] != cls:
-            out.append(cls)
-    return "".join(out)
-
-
-@given(st.text(max_size=40) | st.text(alphabet="aZ9.-_ '", max_size=40))
-def test_word_shape_agrees_with_a_naive_one(token):
+@pytest.mark.parametrize("token, shape", [
+    ("Harry", "Xx"), ("U.S.", "X.X."), ("1,000", "d,d"), ("McDonald", "XxXx"),
+    ("iPhone", "xXx"), ("e-mail", "x-x"), ("2024-01-02", "d-d-d"), ("$5", "$d"),
+    ("Zoë", "Xx"), ("ÉCOLE", "X"), ("Straße", "Xx"), ("a b", "x_x"), ("", ""),
+    ("a" * 40, "x"), ("A" * 31 + "bc", "Xx"), ("A" * 32 + "bc", "X"),  # the first 32 only
+])
+def test_word_shape_of_hand_worked_tokens(token, shape):
     from nertag.features import word_shape
 
-    assert word_shape(token) == naive_shape(token)
+    assert word_shape(token) == shape
 
 
 def test_featurizer_grows_past_its_first_table():
@@ -163,24 +159,30 @@ def test_crf_decoding_and_marginals_match_brute_force(lengths, seed):
     np.testing.assert_allclose(scores, marginals[np.arange(len(ids)), ids])
 
 
-def naive_case_class(token):
-    letters = [ch for ch in token if ch.isalpha()]
-    if not letters:
-        return "none"
-    if all(ch.islower() for ch in letters):
-        return "lower"
-    if all(ch.isupper() for ch in letters):
-        return "upper" if len(letters) > 1 else "title"
-    if letters[0].isupper() and all(not ch.isupper() for ch in letters[1:]):
-        return "title"
-    return "mixed"
-
-
-@given(st.text(alphabet="aBcD1-._ xY", max_size=12) | st.text(max_size=12))
-def test_case_class_agrees_with_a_naive_one(token):
+@pytest.mark.parametrize("token, expected", [
+    ("Harry", "title"), ("harry", "lower"), ("HARRY", "upper"), ("H", "title"),
+    ("A.", "title"), ("iPhone", "mixed"), ("McDonald", "mixed"), ("1,000", "none"),
+    ("U.S.", "upper"), ("Zoë", "title"), ("ÉCOLE", "upper"), ("e-Mail", "mixed"),
+    ("", "none"), ("O'Brien", "mixed"), ("naïve", "lower"),
+])
+def test_case_class_of_hand_worked_tokens(token, expected):
     from nertag.features import case_class
 
-    assert case_class(token) == naive_case_class(token)
+    assert case_class(token) == expected
+
+
+def test_feature_vocabulary_min_count_cap_and_order():
+    from nertag.features import build_features
+
+    corpus = [["a", "a", "b"]]
+    # "a" twice gives its 10 features a count of 2; "b" once gives 1, but shares the shape x and
+    # the class lower with "a" (3 each). Most frequent first, ties in string order.
+    kept = ["c:lower", "s:x", "l:a", "p2:a", "p3:a", "w:a", "x1:a", "x2:a", "x3:a", "x4:a"]
+    assert build_features(corpus, min_count=2) == unknown_features() + kept
+    assert build_features(corpus, min_count=3) == unknown_features() + kept[:2]
+    assert build_features(corpus, min_count=2, max_features=12) == unknown_features() + kept[:2]
+    assert build_features(corpus, min_count=1)[-1] == "x4:b"  # all of b's features, count 1
+    assert len(build_features(corpus, min_count=1)) == 10 + 2 + 8 + 8
 
 
 def test_input_sum_cache_grows_across_many_batches():
