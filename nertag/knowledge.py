@@ -359,32 +359,40 @@ class Gazetteer:
 
     def __init__(self, entries, sha256=None):
         self.entries = entries  # "w1 w2" -> ("LOC", "ORG")
-        self.max_n = 1
-        first = {}  # first word -> longest entry starting with it
-        for entry in entries:
-            words = entry.split(" ")
-            n = len(words)
-            if first.get(words[0], 0) < n:
-                first[words[0]] = n
-        self.max_n = max(first.values(), default=1)
-        self._first = first
+        self._first = None  # first word -> length of the longest entry it starts, on first use
         self._sha = sha256
         self._features = {}
 
+    @property
+    def max_n(self):
+        return max(self._starts().values(), default=0)
+
+    def _starts(self):
+        if self._first is None:
+            first = {}
+            for entry in self.entries:
+                words = entry.split(" ")
+                if first.get(words[0], 0) < len(words):
+                    first[words[0]] = len(words)
+            self._first = first
+        return self._first
+
     @classmethod
     def from_lines(cls, lines, name="names.tsv"):
-        entries = {}
+        entries, kinds = {}, {}
         for number, line in enumerate(lines, 1):
-            line = line.rstrip("\n")
             if not line:
                 continue
-            entry, tab, types = line.partition("\t")
+            entry, _, types = line.partition("\t")
+            got = kinds.get(types)
+            if got is None:
+                got = kinds[types] = tuple(sorted(set(types.split(",")))) if types else ()
             words = entry.split(" ")
-            if (not tab or not types or len(words) > MAX_NGRAM or not _valid_words(words)
-                    or entry != entry.lower()):
+            if (not got or len(words) > MAX_NGRAM or entry != entry.lower()
+                    or len(entry.split()) != len(words)):
                 raise BadInputError("expected 'entry<TAB>TYPE[,TYPE]' with a lower-case entry "
                                     f"of 1 to {MAX_NGRAM} words", f"{name}:{number}")
-            entries[entry] = tuple(sorted(set(types.split(","))))
+            entries[entry] = got
         return cls(entries)
 
     def to_text(self):
@@ -444,7 +452,7 @@ class Gazetteer:
         whitespace never matches. Only tokens that start some entry are tried."""
         low = [t.lower() for t in tokens]
         n_tok = len(low)
-        first, entries = self._first, self.entries
+        first, entries = self._starts(), self.entries
         out = [[] for _ in range(n_tok)]
         best = {}  # token -> length of the longest match covering it so far
         for i in [i for i, w in enumerate(low) if w in first]:
@@ -473,6 +481,6 @@ def load_gazetteer(path=None):
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise BadInputError(f"cannot read name lists: {err}", path) from None
-    gaz = Gazetteer.from_lines(text.split("\n"), name=path)
+    gaz = Gazetteer.from_lines(text.splitlines(), name=path)
     gaz._sha = hashlib.sha256(data).hexdigest()
     return gaz
