@@ -61,8 +61,8 @@ ALT_CITY = 100_000
 ORG_SUFFIXES = {"inc", "inc.", "corp", "corp.", "corporation", "co", "co.", "company", "plc",
                 "ltd", "ltd.", "limited", "ag", "se", "sa", "s.a.", "nv", "n.v.", "spa",
                 "s.p.a.", "asa", "ab", "oyj", "group", "holding", "holdings", "llc", "lp",
-                "l.p.", "&", "and", ",", "the", "kgaa", "co.kgaa", "bhd", "berhad", "tbk", "a/s",
-                "se.", "ag."}
+                "l.p.", "&", "and", ",", ".", "the", "kgaa", "co.kgaa", "bhd", "berhad", "tbk",
+                "a/s", "se.", "ag."}
 TRAIN_DEV = ["gmb/train.conll", "gmb/dev.conll", "wikigold/train.txt", "wikigold/dev.txt",
              "btc/btc.train", "btc/btc.dev", "sec_filings/train.txt",
              "wnut17/wnut17train.conll", "wnut17/emerging.dev.conll",
@@ -149,7 +149,7 @@ def read_wordnet_common(wordnet_dir):
     for pos in ("noun", "verb", "adj", "adv"):
         with open(os.path.join(wordnet_dir, f"data.{pos}"), encoding="latin-1") as f:
             for line in f:
-                if line.startswith("  "):
+                if line.startswith("  ") or not line.strip():
                     continue  # the licence header
                 parts = line.split()
                 count = int(parts[3], 16)
@@ -166,7 +166,7 @@ def read_wordnet_all(wordnet_dir):
     for pos in ("noun", "verb", "adj", "adv"):
         with open(os.path.join(wordnet_dir, f"index.{pos}"), encoding="latin-1") as f:
             for line in f:
-                if not line.startswith("  ") and "_" not in line.split(" ", 1)[0]:
+                if line.strip() and not line.startswith("  ") and "_" not in line.split(" ", 1)[0]:
                     words.add(line.split(" ", 1)[0])
     return words
 
@@ -230,17 +230,17 @@ def entry_forms(name):
 
 
 def company_variants(name):
-    """The company's entry and the entries trimmed of legal suffixes and a leading 'the'."""
+    """The company's entry and the entries trimmed of legal suffixes (and trailing
+    punctuation), each also without a leading 'the'."""
     out = []
     for entry in entry_forms(name):
         words = entry.split(" ")
-        out.append(entry)
+        out.append(words)
         while len(words) > 1 and words[-1] in ORG_SUFFIXES:
             words = words[:-1]
-            out.append(" ".join(words))
-        if len(words) > 1 and words[0] == "the":
-            out.append(" ".join(words[1:]))
-    return list(dict.fromkeys(out))
+            out.append(words)
+    out += [words[1:] for words in out if len(words) > 1 and words[0] == "the"]
+    return list(dict.fromkeys(" ".join(words) for words in out))
 
 
 def build_names(census_first, census_last, places, companies, common):
