@@ -223,7 +223,7 @@ class Vectors:
         if self._matrix is not None:
             return self._matrix
         q, scale = self._quantised()
-        return q.astype(np.float32) * scale[:, None]
+        return np.multiply(q, scale[:, None], dtype=np.float32)
 
     def _find(self, strings):
         keys, order = self._array("words"), self._array("order")
@@ -359,23 +359,30 @@ class Gazetteer:
 
     def __init__(self, entries, sha256=None):
         self.entries = entries  # "w1 w2" -> ("LOC", "ORG")
-        self._first = None  # first word -> length of the longest entry it starts, on first use
+        self._table = None  # the walk table of _walk(), made on first use
         self._sha = sha256
         self._features = {}
 
     @property
     def max_n(self):
-        return max(self._starts().values(), default=0)
+        return max((len(e.split(" ")) for e in self.entries), default=0)
 
-    def _starts(self):
-        if self._first is None:
-            first = {}
-            for entry in self.entries:
+    def _walk(self):
+        """key -> (types or None, whether longer entries start with it), for every entry and
+        every proper prefix of a multi-word entry: a match walks forward from a start only while
+        its key is such a prefix. Built on first use."""
+        if self._table is None:
+            walk = {}
+            for entry, types in self.entries.items():
                 words = entry.split(" ")
-                if first.get(words[0], 0) < len(words):
-                    first[words[0]] = len(words)
-            self._first = first
-        return self._first
+                for k in range(1, len(words)):
+                    prefix = " ".join(words[:k])
+                    node = walk.get(prefix)
+                    walk[prefix] = (node[0] if node else None, True)
+                node = walk.get(entry)
+                walk[entry] = (types, node[1] if node else False)
+            self._table = walk
+        return self._table
 
     @classmethod
     def from_lines(cls, lines, name="names.tsv"):
@@ -452,23 +459,35 @@ class Gazetteer:
         whitespace never matches. Only tokens that start some entry are tried."""
         low = [t.lower() for t in tokens]
         n_tok = len(low)
-        first, entries = self._starts(), self.entries
+        walk = self._walk()
+        get = walk.get
         out = [[] for _ in range(n_tok)]
         best = {}  # token -> length of the longest match covering it so far
-        for i in [i for i, w in enumerate(low) if w in first]:
-            for n in range(min(first[low[i]], n_tok - i), 0, -1):
-                span = low[i:i + n]
-                types = entries.get(" ".join(span) if n > 1 else span[0])
-                if types is None or not _valid_words(span):
-                    continue
-                for p, feats in enumerate(self._position_features(types, n), i):
-                    have = best.get(p, 0)
-                    if n > have:
-                        best[p] = n
-                        out[p] = list(feats)
-                    elif n == have:
-                        out[p] = sorted(set(out[p]) | set(feats))
-                break
+        for i, key in enumerate(low):
+            node = get(key)
+            if node is None or key.split() != [key]:
+                continue
+            found = 1 if node[0] else 0
+            j = i + 1
+            while node[1] and j < n_tok:
+                word = low[j]
+                node = get(key + " " + word)
+                if node is None or word.split() != [word]:
+                    break
+                key = key + " " + word
+                j += 1
+                if node[0]:
+                    found = j - i
+            if not found:
+                continue
+            types = walk[" ".join(low[i:i + found])][0]
+            for p, feats in enumerate(self._position_features(types, found), i):
+                have = best.get(p, 0)
+                if found > have:
+                    best[p] = found
+                    out[p] = list(feats)
+                elif found == have:
+                    out[p] = sorted(set(out[p]) | set(feats))
         return out
 
 
