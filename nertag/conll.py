@@ -258,36 +258,9 @@ def read_predictions(path, encoding="utf-8"):
 def read_embeddings(path, limit=None):
     """Word vectors in word2vec's text format: an optional ``count dim`` header, then
     ``word v1 ... vd`` a line. Returns (words, (n, d) float32), at most ``limit`` words (the
-    first ones: such files are sorted by frequency)."""
-    import numpy as np
+    first ones: such files are sorted by frequency). The parsing is knowledge.read_vectors_text's.
+    """
+    from .knowledge import read_vectors_text
 
-    name = display_name(path)
-    words, vectors, dim = [], [], None
-    with opened(path) as stream:
-        for number, line in iter_lines(stream, name):
-            parts = line.rstrip().split(" ")
-            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                dim = int(parts[1])
-                continue
-            if not line.strip():
-                continue
-            if dim is None:
-                dim = len(parts) - 1
-            if len(parts) != dim + 1 or dim < 1:
-                raise BadInputError(f"expected a word and {dim} numbers, found {len(parts)} "
-                                    "fields", f"{name}:{number}")
-            try:
-                vector = [float(v) for v in parts[1:]]
-            except ValueError:
-                raise BadInputError("a vector value is not a number", f"{name}:{number}") \
-                    from None
-            words.append(parts[0])
-            vectors.append(vector)
-            if limit and len(words) >= limit:
-                break
-    if not words:
-        raise BadInputError("no word vectors found", name)
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if not np.isfinite(matrix).all():
-        raise BadInputError("a vector holds NaN or infinity", name)
-    return words, matrix
+    vectors = read_vectors_text(path, limit)
+    return vectors.words, vectors.matrix()

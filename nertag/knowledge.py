@@ -1,0 +1,500 @@
+"""Offline name knowledge: word vectors and name lists that ship in ``nertag/data/``.
+
+NumPy only, no network, cheap to import: nothing is read until a table is asked for.
+
+Word vectors (``vectors.npz``, written by ``tools/build_knowledge.py`` from GloVe 6B 50d)
+    The first 200,000 GloVe words (GloVe orders by corpus frequency) of at most 24 UTF-8 bytes,
+    int8-quantised with one float32 scale per row (``x ~= q * scale``, error <= scale / 2).
+    Arrays, all plain (no pickles): ``words`` the UTF-8 words as fixed-width bytes (``S24``),
+    sorted; ``order`` (int32) the row of each sorted word; ``q`` (n, d) int8; ``scale`` (n,)
+    float32; ``name`` (0-d bytes). A lookup encodes the query strings into the same dtype and
+    bisects with ``np.searchsorted``: no dict of 200k words is ever built.
+
+    ``Vectors.lookup`` tries, for each string, the first form found of: the lower-cased string;
+    the same stripped of leading/trailing punctuation (quotes, brackets, ``.,;:!?#@*_~``...);
+    that with every digit made ``0`` (GloVe keeps numbers verbatim, ``1990``, ``1,192``; ``0``,
+    ``00``, ``0.00``... exist, so an unseen number falls back to a number of the same shape).
+
+Name lists (``names.tsv``)
+    UTF-8 text, one entry a line, sorted: ``entry<TAB>TYPE[,TYPE...]``. An entry is lower-cased,
+    its words joined by one space, no word holding whitespace. Types: ``PER_FIRST``,
+    ``PER_LAST`` (1990 US Census), ``LOC`` (GeoNames cities >= 15k people, countries, US states
+    and counties), ``ORG`` (companies of stock indices), and ``COMMON``, a marker added to a
+    single-word name that is also a common English word (see the build script's docstring for
+    the cleaning rule: weak names that are common words were dropped, strong ones kept with
+    ``COMMON``).
+
+``KNOWLEDGE.json`` is the manifest: sources, versions, licences, credits, counts and the
+sha256 of every table.
+"""
+
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+
+import numpy as np
+
+from .errors import BadInputError
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+VECTORS_PATH = os.path.join(DATA_DIR, "vectors.npz")
+NAMES_PATH = os.path.join(DATA_DIR, "names.tsv")
+MANIFEST_PATH = os.path.join(DATA_DIR, "KNOWLEDGE.json")
+
+MAX_NGRAM = 6
+# characters stripped from both ends of a token by the vectors' second lookup form
+PUNCT = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb()[]{}<>.,;:!?#@*_~|\\/^&%$+=-"
+_DIGIT = re.compile(r"\d")
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest():
+    """The shipped KNOWLEDGE.json as a dict."""
+    with open(MANIFEST_PATH, encoding="utf-8") as f:
+        return json.load(f)
+
+
+# ---------------------------------------------------------------------------- npz, our way
+
+def npz_bytes(arrays):
+    """A deterministic .npz (stored in key order, deflated, fixed timestamps, no pickles)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for key in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            z.writestr(info, member.getvalue(), compresslevel=9)
+    return buf.getvalue()
+
+
+def write_npz(path, arrays):
+    data = npz_bytes(arrays)
+    with open(path, "wb") as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------------------- vectors
+
+def quantise(matrix):
+    """(n, d) float -> (int8 q, float32 scale (n,)) with |x - q * scale| <= scale / 2."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    top = np.abs(matrix).max(axis=1) if matrix.size else np.zeros(len(matrix), np.float32)
+    scale = (top / 127.0).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.clip(np.rint(matrix / safe[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def _encode(words):
+    return [w.encode("utf-8", "surrogatepass") for w in words]
+
+
+def _sorted_keys(words):
+    """Sorted unique fixed-width keys and, for each, the row of its first occurrence."""
+    raw = _encode(words)
+    width = max((len(b) for b in raw), default=1) or 1
+    keys = np.array(raw, dtype=f"S{width}")
+    # a word ending in NUL bytes cannot be told apart from its stripped self: never a key
+    usable = np.array([not b.endswith(b"\0") for b in raw], dtype=bool)
+    rows = np.flatnonzero(usable)
+    keys, first = np.unique(keys[rows], return_index=True)
+    return keys, rows[first].astype(np.int32)
+
+
+def _strip(s):
+    return s.strip(PUNCT)
+
+
+class Vectors:
+    """A word-vector table: words in row order (most frequent first), rows int8 + scale or
+    float32. Build one with :func:`load_vectors`, a reader, :meth:`from_matrix` or
+    :meth:`from_arrays`."""
+
+    def __init__(self, name="", path=None, arrays=None, matrix=None):
+        self.name = name
+        self._path = path  # a .npz read lazily, array by array
+        self._arrays = dict(arrays or {})
+        self._matrix = matrix  # full-precision rows, when made from a text or .npy file
+        self._words = None
+        self._sha = None
+
+    # -- construction
+    @classmethod
+    def from_matrix(cls, words, matrix, name=""):
+        """In-memory vectors from words (row order) and an (n, d) float matrix; a repeated
+        word keeps its first row."""
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or len(words) != len(matrix):
+            raise ValueError("need one word per matrix row")
+        v = cls(name, matrix=matrix)
+        v._words = list(words)  # the sorted keys are made on first lookup
+        return v
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix="vec_"):
+        """Vectors from :meth:`save_arrays`' dict (e.g. the arrays of a model file)."""
+        try:
+            got = {k: np.asarray(arrays[prefix + k]) for k in ("words", "order", "q", "scale")}
+            name = arrays.get(prefix + "name", np.bytes_(b""))
+        except KeyError as err:
+            raise BadInputError(f"no word-vector array {err}") from None
+        q, scale, words, order = got["q"], got["scale"], got["words"], got["order"]
+        if (q.ndim != 2 or q.dtype != np.int8 or scale.shape != (len(q),)
+                or words.shape != order.shape or words.dtype.kind != "S"
+                or order.size and (order.min() < 0 or order.max() >= len(q))):
+            raise BadInputError("word-vector arrays of the wrong shape or type")
+        return cls(np.asarray(name).item().decode("utf-8"), arrays=got)
+
+    def save_arrays(self, prefix="vec_"):
+        """Plain arrays (quantised) to store in a model file; :meth:`from_arrays` reads them."""
+        q, scale = self._quantised()
+        return {prefix + "words": self._array("words"), prefix + "order": self._array("order"),
+                prefix + "q": q, prefix + "scale": scale,
+                prefix + "name": np.bytes_(self.name.encode("utf-8"))}
+
+    def save(self, path):
+        """Write a .npz like the shipped one; returns its sha256."""
+        arrays = {k[len("vec_"):]: v for k, v in self.save_arrays().items()}
+        return write_npz(path, arrays)
+
+    # -- access
+    def _array(self, key):
+        if key not in self._arrays:
+            if key in ("words", "order") and self._words is not None:
+                self._arrays["words"], self._arrays["order"] = _sorted_keys(self._words)
+            elif self._path is None:
+                raise KeyError(key)
+            else:
+                with np.load(self._path, allow_pickle=False) as z:
+                    self._arrays[key] = z[key]
+        return self._arrays[key]
+
+    def _quantised(self):
+        if "q" not in self._arrays and self._matrix is not None:
+            self._arrays["q"], self._arrays["scale"] = quantise(self._matrix)
+        return self._array("q"), self._array("scale")
+
+    def __len__(self):
+        return len(self._matrix) if self._matrix is not None else len(self._array("scale"))
+
+    @property
+    def dim(self):
+        return self._matrix.shape[1] if self._matrix is not None else self._array("q").shape[1]
+
+    @property
+    def words(self):
+        """Words in row order (decoded on first use)."""
+        if self._words is None:
+            keys, order = self._array("words"), self._array("order")
+            words = [""] * len(self)
+            for key, row in zip(keys.tolist(), order.tolist()):
+                words[row] = key.decode("utf-8", "surrogatepass")
+            self._words = words
+        return self._words
+
+    @property
+    def sha256(self):
+        """sha256 of the file it was loaded from, else of the .npz that :meth:`save` writes."""
+        if self._sha is None:
+            if self._path is not None:
+                self._sha = sha256_file(self._path)
+            else:
+                arrays = {k[len("vec_"):]: v for k, v in self.save_arrays().items()}
+                self._sha = hashlib.sha256(npz_bytes(arrays)).hexdigest()
+        return self._sha
+
+    def matrix(self):
+        """(n, dim) float32 rows (dequantised when stored as int8)."""
+        if self._matrix is not None:
+            return self._matrix
+        q, scale = self._quantised()
+        return np.multiply(q, scale[:, None], dtype=np.float32)
+
+    def _find(self, strings):
+        keys, order = self._array("words"), self._array("order")
+        out = np.full(len(strings), -1, dtype=np.int64)
+        if not len(strings) or not len(keys):
+            return out
+        raw = _encode(strings)
+        width = keys.dtype.itemsize
+        ok = np.array([0 < len(b) <= width and not b.endswith(b"\0") for b in raw], dtype=bool)
+        query = np.array(raw, dtype=f"S{width}")  # too long ones are cut: masked by ok
+        at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        hit = ok & (keys[at] == query)
+        out[hit] = order[at[hit]]
+        return out
+
+    def lookup(self, strings):
+        """Row of each string, or -1: the first found of its lower-cased form, that stripped of
+        outer punctuation, that with digits made ``0``. Vectorised: one bisection per form."""
+        strings = [str(s).lower() for s in strings]
+        rows = self._find(strings)
+        for normalise in (_strip, lambda s: _DIGIT.sub("0", _strip(s))):
+            miss = np.flatnonzero(rows < 0)
+            if not miss.size:
+                break
+            forms = [normalise(strings[i]) for i in miss]
+            changed = [j for j, i in enumerate(miss) if forms[j] and forms[j] != strings[i]]
+            if changed:
+                found = self._find([forms[j] for j in changed])
+                rows[miss[changed]] = found
+        return rows
+
+
+def load_vectors(path=None):
+    """The shipped GloVe slice, or a .npz written by :meth:`Vectors.save`. Arrays are read on
+    first use."""
+    path = VECTORS_PATH if path is None else os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not {"words.npy", "order.npy", "q.npy", "scale.npy"} <= set(z.zip.namelist()):
+                raise BadInputError("not a word-vector table", path)
+            name = z["name"].item().decode("utf-8") if "name.npy" in z.zip.namelist() else ""
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise BadInputError(f"cannot read word vectors: {err}", path) from None
+    return Vectors(name, path=path)
+
+
+def _vector_rows(lines, name, dim=None, limit=None):
+    """(word, values) rows of word2vec/GloVe text lines, numbered from 1."""
+    words, rows = [], []
+    for number, line in lines:
+        parts = line.rstrip().split(" ")
+        if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            dim = int(parts[1])
+            continue
+        if not line.strip():
+            continue
+        if dim is None:
+            dim = len(parts) - 1
+        if len(parts) != dim + 1 or dim < 1:
+            raise BadInputError(f"expected a word and {dim} numbers, found {len(parts)} fields",
+                                f"{name}:{number}")
+        try:
+            values = [float(v) for v in parts[1:]]
+        except ValueError:
+            raise BadInputError("a vector value is not a number", f"{name}:{number}") from None
+        if not all(np.isfinite(values)):
+            raise BadInputError("a vector holds NaN or infinity", f"{name}:{number}")
+        words.append(parts[0])
+        rows.append(values)
+        if limit and len(words) >= limit:
+            break
+    if not words:
+        raise BadInputError("no word vectors found", name)
+    return words, np.asarray(rows, dtype=np.float32)
+
+
+def read_vectors_text(path, limit=None):
+    """word2vec/GloVe text vectors (optional ``count dim`` header, then ``word v1 ... vd`` a
+    line; ``-`` is stdin), at most ``limit`` words (the first: such files are sorted by
+    frequency). Malformed input raises BadInputError naming ``file:line``."""
+    from .conll import display_name, iter_lines, opened
+
+    name = display_name(path)
+    with opened(path) as stream:
+        words, matrix = _vector_rows(iter_lines(stream, name), name, limit=limit)
+    return Vectors.from_matrix(words, matrix, name=os.path.basename(name))
+
+
+def read_vectors_npy(npy_path, words_path):
+    """A (n, d) ``.npy`` matrix and a words file (UTF-8, one word a line, row order)."""
+    try:
+        matrix = np.load(npy_path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise BadInputError(f"cannot read a matrix: {err}", str(npy_path)) from None
+    if matrix.ndim != 2 or matrix.dtype.kind not in "fi" or matrix.shape[1] < 1:
+        raise BadInputError(f"expected an (n, d) number matrix, found shape {matrix.shape} "
+                            f"of {matrix.dtype}", str(npy_path))
+    words = []
+    try:
+        with open(words_path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                word = line.rstrip("\r\n")
+                if not word or word != word.strip():
+                    raise BadInputError("a word is empty or has spaces around it",
+                                        f"{words_path}:{number}")
+                words.append(word)
+    except UnicodeDecodeError:
+        raise BadInputError("not UTF-8 text", f"{words_path}:{len(words) + 1}") from None
+    except OSError as err:
+        raise BadInputError(f"cannot read words: {err}", str(words_path)) from None
+    if len(words) != len(matrix):
+        raise BadInputError(f"{len(words)} words for {len(matrix)} matrix rows",
+                            f"{words_path}:{len(words)}")
+    matrix = matrix.astype(np.float32)
+    if not np.isfinite(matrix).all():
+        raise BadInputError("a vector holds NaN or infinity", str(npy_path))
+    return Vectors.from_matrix(words, matrix, name=os.path.basename(str(npy_path)))
+
+
+# ---------------------------------------------------------------------------- gazetteer
+
+def _valid_words(words):
+    """True when every word is one whitespace-free, non-empty piece (as entry words are)."""
+    return all(w.split() == [w] for w in words)
+
+
+class Gazetteer:
+    """Name lists: lower-cased entries of 1..MAX_NGRAM words -> tuple of types."""
+
+    def __init__(self, entries, sha256=None):
+        self.entries = entries  # "w1 w2" -> ("LOC", "ORG")
+        self._table = None  # the walk table of _walk(), made on first use
+        self._sha = sha256
+        self._features = {}
+
+    @property
+    def max_n(self):
+        return max((len(e.split(" ")) for e in self.entries), default=0)
+
+    def _walk(self):
+        """key -> (types or None, whether longer entries start with it), for every entry and
+        every proper prefix of a multi-word entry: a match walks forward from a start only while
+        its key is such a prefix. Built on first use."""
+        if self._table is None:
+            walk = {}
+            for entry, types in self.entries.items():
+                words = entry.split(" ")
+                for k in range(1, len(words)):
+                    prefix = " ".join(words[:k])
+                    node = walk.get(prefix)
+                    walk[prefix] = (node[0] if node else None, True)
+                node = walk.get(entry)
+                walk[entry] = (types, node[1] if node else False)
+            self._table = walk
+        return self._table
+
+    @classmethod
+    def from_lines(cls, lines, name="names.tsv"):
+        entries, kinds = {}, {}
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            entry, _, types = line.partition("\t")
+            got = kinds.get(types)
+            if got is None:
+                got = kinds[types] = tuple(sorted(set(types.split(",")))) if types else ()
+            words = entry.split(" ")
+            if (not got or len(words) > MAX_NGRAM or entry != entry.lower()
+                    or len(entry.split()) != len(words)):
+                raise BadInputError("expected 'entry<TAB>TYPE[,TYPE]' with a lower-case entry "
+                                    f"of 1 to {MAX_NGRAM} words", f"{name}:{number}")
+            entries[entry] = got
+        return cls(entries)
+
+    def to_text(self):
+        return "".join(f"{e}\t{','.join(t)}\n" for e, t in sorted(self.entries.items()))
+
+    @property
+    def sha256(self):
+        """sha256 of the canonical names.tsv text (the shipped file's, when it is loaded)."""
+        if self._sha is None:
+            self._sha = hashlib.sha256(self.to_text().encode("utf-8")).hexdigest()
+        return self._sha
+
+    @property
+    def types(self):
+        return sorted({t for ts in self.entries.values() for t in ts})
+
+    def to_arrays(self, prefix="gaz_"):
+        """Plain arrays for a model file: entries (UTF-8 bytes), types (comma-joined bytes)."""
+        items = sorted(self.entries.items())
+        entries = [e.encode("utf-8") for e, _ in items]
+        types = [",".join(t).encode("utf-8") for _, t in items]
+        return {prefix + "entries": np.array(entries, f"S{max(map(len, entries), default=1)}"),
+                prefix + "types": np.array(types, f"S{max(map(len, types), default=1)}")}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix="gaz_"):
+        try:
+            entries, types = arrays[prefix + "entries"], arrays[prefix + "types"]
+        except KeyError as err:
+            raise BadInputError(f"no gazetteer array {err}") from None
+        lines = (f"{e.decode('utf-8')}\t{t.decode('utf-8')}"
+                 for e, t in zip(np.asarray(entries).tolist(), np.asarray(types).tolist()))
+        return cls.from_lines(lines, name="gazetteer arrays")
+
+    def token_types(self, strings):
+        """Types of each string as a single-word entry (lower-cased), () when none."""
+        get = self.entries.get
+        return [get(s.lower(), ()) for s in strings]
+
+    def _position_features(self, types, n):
+        key = (types, n)
+        got = self._features.get(key)
+        if got is None:
+            if n == 1:
+                got = [[f"{t}-S" for t in types]]
+            else:
+                got = ([[f"{t}-B" for t in types]] + [[f"{t}-I" for t in types]] * (n - 2)
+                       + [[f"{t}-E" for t in types]])
+            self._features[key] = got
+        return got
+
+    def match(self, tokens):
+        """Per token, the features of the longest entries (over 1..max_n consecutive tokens,
+        lower-cased) that cover it: ``TYPE-B``/``-I``/``-E`` for the first, inner and last
+        word of a multi-word entry, ``TYPE-S`` for a single word; entries of equal length
+        covering a token pool their features (sorted). A token that is empty or holds
+        whitespace never matches. Only tokens that start some entry are tried."""
+        low = [t.lower() for t in tokens]
+        n_tok = len(low)
+        walk = self._walk()
+        get = walk.get
+        out = [[] for _ in range(n_tok)]
+        best = {}  # token -> length of the longest match covering it so far
+        for i, key in enumerate(low):
+            node = get(key)
+            if node is None or key.split() != [key]:
+                continue
+            found = 1 if node[0] else 0
+            j = i + 1
+            while node[1] and j < n_tok:
+                word = low[j]
+                node = get(key + " " + word)
+                if node is None or word.split() != [word]:
+                    break
+                key = key + " " + word
+                j += 1
+                if node[0]:
+                    found = j - i
+            if not found:
+                continue
+            types = walk[" ".join(low[i:i + found])][0]
+            for p, feats in enumerate(self._position_features(types, found), i):
+                have = best.get(p, 0)
+                if found > have:
+                    best[p] = found
+                    out[p] = list(feats)
+                elif found == have:
+                    out[p] = sorted(set(out[p]) | set(feats))
+        return out
+
+
+def load_gazetteer(path=None):
+    """The shipped name lists, or a names.tsv of the same form."""
+    path = NAMES_PATH if path is None else os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInputError(f"cannot read name lists: {err}", path) from None
+    gaz = Gazetteer.from_lines(text.splitlines(), name=path)
+    gaz._sha = hashlib.sha256(data).hexdigest()
+    return gaz
