@@ -52,7 +52,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from nertag.knowledge import Gazetteer, Vectors, sha256_file  # noqa: E402
-from nertag.text import split_tokens  # noqa: E402
+from nertag.tokenize import split_tokens  # noqa: E402
 
 MAX_WORD_BYTES = 24
 SIZES = (50_000, 100_000, 200_000, 400_000)
