@@ -13,7 +13,7 @@ from pathlib import Path
 from nertag.conll import read_conll
 from nertag.metrics import Scorer
 from nertag.tags import spans
-from nertag.training import TrainConfig, Trainer
+from nertag.training import TrainConfig, Trainer, load_knowledge
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data")
 GMB_MAP = {"per": "PER", "geo": "LOC", "org": "ORG", "gpe": "MISC", "art": "MISC",
@@ -26,10 +26,10 @@ ROWS = [
 ]
 
 
-def train_and_score(data, row, config, limit=None, embeddings=None):
+def train_and_score(data, row, config, limit=None):
     """Train on a row's train split (its first ``limit`` tokens, if given), stop early on its
-    dev split, score its test split once; ``embeddings`` are (words, vectors) as for
-    --embeddings. Returns F1, untyped F1, dev F1, best epoch, seconds and (tokens, gold,
+    dev split, score its test split once; word vectors and name lists as ``config`` says.
+    Returns F1, untyped F1, dev F1, best epoch, seconds and (tokens, gold,
     predicted) of each test sentence."""
     name, train, dev, test, type_map = row[:5]
     t0 = time.perf_counter()
@@ -39,7 +39,7 @@ def train_and_score(data, row, config, limit=None, embeddings=None):
         corpus.sentences = [s for s, end in zip(corpus.sentences, ends) if end - len(s.tokens)
                             < limit]
     trainer = Trainer([corpus], read_conll(str(data / dev)), config, type_map,
-                      embeddings=embeddings)
+                      knowledge=load_knowledge(config))
     for event in trainer.run():
         if event["event"] == "epoch":
             print(f"  {name} epoch {event['epoch']} dev F1 {event['dev_f1']:.4f}",

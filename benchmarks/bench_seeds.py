@@ -3,6 +3,7 @@ README's tables of tried changes were measured):
 
     python benchmarks/bench_seeds.py WikiGold BTC --seeds 1,2,3 --set input_dropout=0.3
     python benchmarks/bench_seeds.py GMB --limit 200000 --seeds 1,2
+    python benchmarks/bench_seeds.py WikiGold --set vectors=null   # the lecture's features alone
 
 Each run trains on the train split (its first --limit tokens), stops early on dev and scores
 test once; a line a run, then the mean and spread of each corpus.
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from bench_accuracy import DEFAULT_DATA, ROWS, train_and_score
 
-from nertag.conll import read_embeddings
 from nertag.training import TrainConfig
 
 
@@ -39,18 +39,16 @@ def main():
     parser.add_argument("--set", dest="settings", type=parse_setting, action="append",
                         default=[], metavar="NAME=VALUE", help="a TrainConfig field")
     parser.add_argument("--limit", type=int, help="train on the first N tokens only")
-    parser.add_argument("--embeddings", help="word vectors (word2vec text), as nertag train's")
     parser.add_argument("--data", default=DEFAULT_DATA)
     args = parser.parse_args()
     settings = dict(args.settings)
     seeds = [int(s) for s in args.seeds.split(",")]
-    vectors = read_embeddings(args.embeddings, 100_000) if args.embeddings else None
     for name in args.corpora:
         row = next(r for r in ROWS if r[0] == name)
         runs = []
         for seed in seeds:
             run = train_and_score(Path(args.data), row, TrainConfig(seed=seed, **settings),
-                                  args.limit, vectors)
+                                  args.limit)
             runs.append(run)
             print(f"{name} seed {seed} {settings}: test {run['f1']:.4f} ({run['untyped']:.4f}) "
                   f"dev {run['dev_f1']:.4f}, best epoch {run['epoch']}, {run['seconds']:.0f} s",

@@ -12,8 +12,10 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
     Waa (2, H, H), ba (2, H), Wya (K, 2H), by (K,)
     starts (S+1,) int64  sentence s is tokens starts[s]:starts[s+1]
     A (N, 2H)            activations [a_fwd<t>; a_bwd<t>]
-    keep_in (N, 2H)      input dropout: Wax x<t> is multiplied by keep_in[t] (training only;
-                         a (0, 2H) array means no dropout)
+    E (N, 2H)            the word-vector part of the input, Wv v<t> (computed outside, one
+                         matrix product a batch; a (0, 2H) array means no vectors)
+    keep_in (N, 2H)      input dropout: Wax x<t> + E<t> is multiplied by keep_in[t] (training
+                         only; a (0, 2H) array means no dropout)
 
 The kernels are generic in the float type: float32 in use, float64 for the gradient check (where
 tanh is the exact one, so finite differences check the calculus and not an approximation).
@@ -85,7 +87,7 @@ def _tanh_overload(x):
 
 
 @njit(**_JIT)
-def _cell_direction(X, s, e, d, Wax, Waa, ba, A, keep_in):
+def _cell_direction(X, s, e, d, Wax, E, Waa, ba, A, keep_in):
     """One direction of the cell over tokens s:e, writing A[s:e, dH:(d+1)H]."""
     H = Waa.shape[1]
     off = d * H
@@ -94,6 +96,7 @@ def _cell_direction(X, s, e, d, Wax, Waa, ba, A, keep_in):
     step = 1 if d == 0 else -1
     t = s if d == 0 else e - 1
     dropout = keep_in.shape[0] > 0
+    with_vectors = E.shape[0] > 0
     for n in range(e - s):
         for i in range(H):
             z[i] = 0
@@ -101,6 +104,9 @@ def _cell_direction(X, s, e, d, Wax, Waa, ba, A, keep_in):
             row = X[t, f]
             for i in range(H):
                 z[i] += Wax[row, off + i]
+        if with_vectors:
+            for i in range(H):
+                z[i] += E[t, off + i]
         if dropout:
             for i in range(H):
                 z[i] *= keep_in[t, off + i]
@@ -153,7 +159,7 @@ def _output(A, t, keep, Wya, by, p):
 
 
 @njit(**_PARALLEL_JIT)
-def forward_probs(X, starts, Wax, Waa, ba, Wya, by, A, P):
+def forward_probs(X, starts, Wax, E, Waa, ba, Wya, by, A, P):
     """Inference: A (N, 2H) activations and P (N, K) probabilities for every sentence.
 
     Tagging itself runs on NumPy (model.py) so that it never waits for Numba to start; this
@@ -163,8 +169,8 @@ def forward_probs(X, starts, Wax, Waa, ba, Wya, by, A, P):
     no_dropout = np.ones((0, Wya.shape[1]), dtype=Wax.dtype)
     for si in prange(S):
         s, e = starts[si], starts[si + 1]
-        _cell_direction(X, s, e, 0, Wax, Waa, ba, A, no_dropout)
-        _cell_direction(X, s, e, 1, Wax, Waa, ba, A, no_dropout)
+        _cell_direction(X, s, e, 0, Wax, E, Waa, ba, A, no_dropout)
+        _cell_direction(X, s, e, 1, Wax, E, Waa, ba, A, no_dropout)
         for t in range(s, e):
             _output(A, t, ones, Wya, by, P[t])
 
@@ -271,7 +277,7 @@ def _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale):
 
 
 @njit(**_PARALLEL_JIT)
-def loss_and_grads(X, starts, Y, keep, keep_in, grad_scale, Wax, Waa, ba, Wya, by, Wyy,
+def loss_and_grads(X, starts, Y, keep, keep_in, grad_scale, Wax, E, Waa, ba, Wya, by, Wyy,
                    allowed, crf, A, dZ, D, Alpha, Beta, loss, gWaa, gba, gWya, gby, gWyy):
     """Forward, loss and BPTT for a mini-batch, one sentence per task.
 
@@ -279,18 +285,19 @@ def loss_and_grads(X, starts, Y, keep, keep_in, grad_scale, Wax, Waa, ba, Wya, b
     ``crf`` the negative log-likelihood of a linear-chain CRF whose emissions are the logits
     Wya a<t> + by and whose transition scores are Wyy (K+1, K).
     keep (N, 2H) is the dropout mask on a<t> before Wya, already divided by the keep
-    probability (ones for none); keep_in the same on Wax x<t> ((0, 2H) for none).
+    probability (ones for none); keep_in the same on Wax x<t> + E<t> ((0, 2H) for none).
     Per-sentence outputs, so the result does not depend on the thread count:
     loss (S,); gWaa (S, 2, H, H), gba (S, 2, H), gWya (S, K, 2H), gby (S, K), gWyy (S, K+1, K)
-    the gradients of grad_scale * loss; dZ (N, 2H) dL/d(Wax x<t>), to scatter into Wax's rows.
+    the gradients of grad_scale * loss; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
+    Wax's rows (and, for E = V Wv, to give dL/dWv = V^T dZ).
     D, Alpha, Beta (N, K) are work space.
     """
     S = starts.shape[0] - 1
     K, H2 = Wya.shape
     for si in prange(S):
         s, e = starts[si], starts[si + 1]
-        _cell_direction(X, s, e, 0, Wax, Waa, ba, A, keep_in)
-        _cell_direction(X, s, e, 1, Wax, Waa, ba, A, keep_in)
+        _cell_direction(X, s, e, 0, Wax, E, Waa, ba, A, keep_in)
+        _cell_direction(X, s, e, 1, Wax, E, Waa, ba, A, keep_in)
         total = loss[si] - loss[si]
         gWaa[si] = 0
         gba[si] = 0
@@ -327,7 +334,7 @@ def loss_and_grads(X, starts, Y, keep, keep_in, grad_scale, Wax, Waa, ba, Wya, b
         loss[si] = total
         _backprop_direction(s, e, 0, Waa, A, dZ, gWaa[si], gba[si])
         _backprop_direction(s, e, 1, Waa, A, dZ, gWaa[si], gba[si])
-        if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t>) through the input dropout
+        if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
             for t in range(s, e):
                 for j in range(H2):
                     dZ[t, j] *= keep_in[t, j]

@@ -214,26 +214,42 @@ def _print_scores(result):
 @click.option("--threads", type=click.IntRange(1), help="Threads (default: all cores).")
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
               help="Rename an entity type, or drop it with TYPE=O (repeatable).")
-@click.option("--embeddings", "embeddings_path",
-              help="Word vectors (word2vec text format) to start the word rows from.")
-@click.option("--embeddings-limit", type=click.IntRange(1), default=100_000, show_default=True,
-              help="Read at most this many vectors (the first, most frequent ones).")
+@click.option("--vectors", "vectors_path", metavar="FILE",
+              help="Word vectors to use instead of the shipped GloVe ones: word2vec/GloVe "
+                   "text, or X.npy with its words in X.txt (carried in the model file).")
+@click.option("--no-vectors", is_flag=True,
+              help="No word vectors and no name lists: the lecture's features alone.")
+@click.option("--names/--no-names", default=None,
+              help="The shipped name lists as a feature (default: on, with vectors).")
+@click.option("--vectors-limit", type=click.IntRange(1), default=400_000, show_default=True,
+              help="Read at most this many vectors of a text file (the first ones).")
+@click.option("--embeddings", hidden=True, expose_value=False, callback=lambda ctx, param, v:
+              _renamed(v, "--embeddings FILE is now --vectors FILE (the vectors are an input "
+                          "of the cell, learned through Wv, not a start for the word rows)"))
 @click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False),
               help="Save the training state here after every epoch.")
 @click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @_encoding_option
-def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit,
+def train(corpus, output, dev_paths, type_map, vectors_path, no_vectors, vectors_limit,
           checkpoint_dir, resume, quiet, encoding, **options):
-    """Train a model on CoNLL CORPUS files (token first column, tag last)."""
+    """Train a model on CoNLL CORPUS files (token first column, tag last).
+
+    By default the shipped word vectors and name lists are part of the input (knowledge of
+    names the corpus lacks); --no-vectors trains on the corpus's own features alone."""
     from .training import make_trainer
 
     if resume and not checkpoint_dir:
         raise click.UsageError("--resume needs --checkpoint DIR")
+    if no_vectors and (vectors_path or options.get("names")):
+        raise click.UsageError("--no-vectors goes with neither --vectors nor --names")
+    if no_vectors:
+        options["vectors"] = None
+    elif vectors_path:
+        options["vectors"] = vectors_path
     trainer = _run(make_trainer, list(corpus), list(dev_paths) or None, map=_type_map(type_map),
-                   encoding=encoding, embeddings=embeddings_path,
-                   embeddings_limit=embeddings_limit, checkpoint=checkpoint_dir, resume=resume,
-                   **options)
+                   encoding=encoding, vectors_limit=vectors_limit, checkpoint=checkpoint_dir,
+                   resume=resume, **options)
     _check_writable(output)
     if os.path.exists(output):
         click.echo(f"nertag: {output} exists and will be replaced by the new model", err=True)
@@ -264,6 +280,11 @@ def train(corpus, output, dev_paths, type_map, embeddings_path, embeddings_limit
     model.save(output)
     click.echo(f"saved {output}: epoch {model.meta['epoch']}, dev F1 "
                f"{model.meta['dev_scores']['f1']:.4f} ({model.meta['dev']})")
+
+
+def _renamed(value, message):
+    if value is not None:
+        raise click.UsageError(message)
 
 
 def _type_map(items):
@@ -347,6 +368,7 @@ class _TrainDisplay:
                 f"input_dropout={cfg['input_dropout']} epochs<={cfg['epochs']} "
                 f"output={'crf' if cfg['crf'] and not cfg['binary'] else 'per-step'} "
                 f"seed={cfg['seed']} threads={event['threads']}")
+            self.echo(event["knowledge"])
             if event["resumed_epoch"]:
                 self.echo(f"resumed after epoch {event['resumed_epoch']}")
             if not _kernels_cached():

@@ -1,9 +1,13 @@
 """Vocabularies and features: what the network sees of a token.
 
 Each token becomes a fixed number of sparse features (one per template below), so the lecture's
-``Wax x<t>`` is a sum of ``N_TEMPLATES`` rows of ``Wax`` instead of a product with a one-hot
-vector. Templates give the word itself and its lower-cased form, and also its form (shape,
-capitalisation, affixes), so that an unknown word is tagged by what it looks like.
+``Wax x<t>`` is a sum of F rows of ``Wax`` instead of a product with a one-hot vector.
+Templates give the word itself and its lower-cased form, and also its form (shape,
+capitalisation, affixes), so that an unknown word is tagged by what it looks like. With name
+lists (knowledge.NameTable) a template more says which lists the word is in (``g:LOC``).
+
+With word vectors (knowledge.Vectors) a token also has a vector row: the cell's input gains
+``Wv v<t>``, so a word never seen in training is placed by where its vector lies.
 """
 
 import re
@@ -13,8 +17,9 @@ import numpy as np
 
 UNKNOWN = "<unk>"
 TEMPLATES = ("w", "l", "s", "c", "p2", "p3", "x1", "x2", "x3", "x4")
-N_TEMPLATES = len(TEMPLATES)
-_TEMPLATE_IDS = range(N_TEMPLATES)
+N_TEMPLATES = len(TEMPLATES)  # without name lists; with them there is one more, NAME_TEMPLATE
+NAME_TEMPLATE = "g"
+NO_NAME = "-"  # the value of the name template for a word in no list
 
 
 _ASCII_SHAPE = str.maketrans(
@@ -90,15 +95,26 @@ def token_features(token):
     )
 
 
-def unknown_features():
-    """One unknown feature per template: rows 0 .. N_TEMPLATES-1 of Wax."""
-    return [f"{name}:{UNKNOWN}" for name in TEMPLATES]
+def templates_for(names=None):
+    """The templates of a feature vocabulary: the word's own, and the name lists' if any."""
+    return TEMPLATES + ((NAME_TEMPLATE,) if names is not None else ())
 
 
-def build_features(token_lists, min_count=2, max_features=None):
+def unknown_features(templates=TEMPLATES):
+    """One unknown feature per template: rows 0 .. F-1 of Wax."""
+    return [f"{name}:{UNKNOWN}" for name in templates]
+
+
+def _name_features(names, strings):
+    return [f"{NAME_TEMPLATE}:{label or NO_NAME}" for label in names.lookup(strings)]
+
+
+def build_features(token_lists, min_count=2, max_features=None, names=None):
     """The feature vocabulary of a training corpus (sentences as lists of tokens): the unknown
     features, then every feature seen at least ``min_count`` times, most frequent first (ties
-    in string order), at most ``max_features`` in all."""
+    in string order), at most ``max_features`` in all. With ``names`` (a NameTable), the
+    name-list template's values count too."""
+    templates = templates_for(names)
     string_counts = {}
     for tokens in token_lists:
         for token in tokens:
@@ -107,23 +123,31 @@ def build_features(token_lists, min_count=2, max_features=None):
     for token, n in string_counts.items():
         for feature in token_features(token):
             counts[feature] = counts.get(feature, 0) + n
+    if names is not None:
+        for feature, n in zip(_name_features(names, list(string_counts)), string_counts.values()):
+            counts[feature] = counts.get(feature, 0) + n
     kept = sorted((f for f, n in counts.items() if n >= min_count), key=lambda f: (-counts[f], f))
     if max_features is not None:
-        kept = kept[: max(0, max_features - N_TEMPLATES)]
-    return unknown_features() + kept
+        kept = kept[: max(0, max_features - len(templates))]
+    return unknown_features(templates) + kept
 
 
 class Featurizer:
-    """Maps tokens to rows of feature ids, with a cache per distinct token string (text is
-    Zipfian: most tokens are repeats, so the cost is a dict lookup)."""
+    """Maps tokens to rows of feature ids (and, with word vectors, to vector rows), with a
+    cache per distinct token string (text is Zipfian: most tokens are repeats, so the cost is a
+    dict lookup)."""
 
     CACHE_LIMIT = 100_000
 
-    def __init__(self, features):
+    def __init__(self, features, vectors=None, names=None):
         self.features = list(features)
+        self.vectors = vectors  # knowledge.Vectors, or None
+        self.names = names  # knowledge.NameTable, or None
+        self.templates = templates_for(names)
         self.index = {f: i for i, f in enumerate(self.features)}
         self._cache = {}
-        self._feature_ids = np.zeros((1024, N_TEMPLATES), dtype=np.int32)
+        self._feature_ids = np.zeros((1024, len(self.templates)), dtype=np.int32)
+        self._vector_rows = np.full(1024, -1, dtype=np.int64)
         self._n_strings = 0
         self.generation = 0  # bumped when the cache is cleared and string ids are reused
 
@@ -131,7 +155,8 @@ class Featurizer:
         return len(self.features)
 
     def encode_strings(self, tokens):
-        """(N,) tokens -> (N,) ids of their distinct strings, indexing ``string_features()``."""
+        """(N,) tokens -> (N,) ids of their distinct strings, indexing ``string_features()``
+        and ``string_vector_rows()``."""
         cache = self._cache
         ids = np.fromiter(map(cache.get, tokens, repeat(-1)), dtype=np.int64,
                           count=len(tokens))
@@ -150,24 +175,40 @@ class Featurizer:
 
     def _add_strings(self, new_tokens):
         get = self.index.get
+        n_templates = len(self.templates)
+        template_ids = range(n_templates)
+        names = (_name_features(self.names, new_tokens) if self.names is not None
+                 else repeat(None))
         ids = []
-        for token in new_tokens:  # an unknown value of template k is row k
-            ids += map(get, token_features(token), _TEMPLATE_IDS)
+        for token, name in zip(new_tokens, names):  # an unknown value of template k is row k
+            features = token_features(token) if name is None else token_features(token) + (name,)
+            ids += map(get, features, template_ids)
         n, m = self._n_strings, len(new_tokens)
         if n + m > len(self._feature_ids):
-            grown = np.zeros((max(n + m, 2 * len(self._feature_ids)), N_TEMPLATES), dtype=np.int32)
+            size = max(n + m, 2 * len(self._feature_ids))
+            grown = np.zeros((size, n_templates), dtype=np.int32)
             grown[:n] = self._feature_ids[:n]
             self._feature_ids = grown
-        self._feature_ids[n:n + m] = np.array(ids, dtype=np.int32).reshape(m, N_TEMPLATES)
+            rows = np.full(size, -1, dtype=np.int64)
+            rows[:n] = self._vector_rows[:n]
+            self._vector_rows = rows
+        self._feature_ids[n:n + m] = np.array(ids, dtype=np.int32).reshape(m, n_templates)
+        if self.vectors is not None:
+            self._vector_rows[n:n + m] = self.vectors.lookup(new_tokens)
         self._cache.update(zip(new_tokens, range(n, n + m)))
         self._n_strings = n + m
 
     def string_features(self):
-        """(n_strings, N_TEMPLATES) feature ids of every distinct token string seen so far."""
+        """(n_strings, F) feature ids of every distinct token string seen so far."""
         return self._feature_ids[: self._n_strings]
 
+    def string_vector_rows(self):
+        """(n_strings,) row of each distinct string's word vector, -1 for none (or no
+        vectors)."""
+        return self._vector_rows[: self._n_strings]
+
     def encode(self, tokens):
-        """(N,) tokens -> (N, N_TEMPLATES) int32 feature ids."""
+        """(N,) tokens -> (N, F) int32 feature ids."""
         ids = self.encode_strings(tokens)  # may grow self._feature_ids: index it afterwards
         return self._feature_ids[ids]
 

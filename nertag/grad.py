@@ -1,7 +1,8 @@
 """Loss and gradients of a mini-batch, and the Adam optimiser, over the Numba kernels.
 
 ``loss_and_grads`` is the one door to the training kernel: it takes the weights as a mapping
-(Wax, Waa, ba, Wya, by, Wyy) and a ``Buffers`` object instead of two dozen positional arrays,
+(Wax, Waa, ba, Wya, by, Wyy, and Wv when the model has word vectors) and a ``Buffers`` object
+instead of two dozen positional arrays,
 checks them, and sums the per-sentence gradients in a fixed order (so results do not depend on
 the thread count). ``Adam`` holds the moments and takes one clipped, bias-corrected step.
 """
@@ -10,7 +11,7 @@ import numpy as np
 
 from . import _kernels as kernels
 
-DENSE = ("Waa", "ba", "Wya", "by", "Wyy")  # the weights with dense gradients (Wax's are rows)
+PER_SENTENCE = ("Waa", "ba", "Wya", "by", "Wyy")  # summed over sentences in a fixed order
 
 
 class Buffers:
@@ -18,13 +19,16 @@ class Buffers:
 
     Per token: A (activations), dZ (dL/d(Wax x<t>)), D (dL/dlogits), Alpha, Beta (CRF work
     space). Per sentence: loss and the gradients gWaa, gba, gWya, gby, gWyy. Summed over the
-    batch: ``grads`` (dense weights) and ``gWax`` with the ``touched`` rows of Wax."""
+    batch: ``grads`` (dense weights, Wv's among them) and ``gWax`` with the ``touched`` rows of
+    Wax. Arrays are of the weights' float type (float64 for the gradient check)."""
 
     def __init__(self, weights):
         self.H = weights["Waa"].shape[1]
         self.K = weights["Wya"].shape[0]
+        self.dtype = weights["Waa"].dtype
         self.sentences = self.tokens = 0
-        self.grads = {k: np.zeros_like(weights[k]) for k in DENSE}
+        dense = PER_SENTENCE + (("Wv",) if "Wv" in weights else ())
+        self.grads = {k: np.zeros_like(weights[k]) for k in dense}
         self.gWax = np.zeros_like(weights["Wax"])
         self.touched = np.zeros(len(weights["Wax"]), dtype=np.bool_)
 
@@ -32,41 +36,49 @@ class Buffers:
         if S > self.sentences or n_tokens > self.tokens:
             self.sentences = max(S, self.sentences)
             self.tokens = max(int(n_tokens * 1.25), self.tokens)
-            n, most, H, K = self.sentences, self.tokens, self.H, self.K
-            self.A = np.zeros((most, 2 * H), np.float32)
-            self.dZ = np.zeros((most, 2 * H), np.float32)
-            self.D = np.zeros((most, K), np.float32)
+            n, most, H, K, dt = self.sentences, self.tokens, self.H, self.K, self.dtype
+            self.A = np.zeros((most, 2 * H), dt)
+            self.dZ = np.zeros((most, 2 * H), dt)
+            self.D = np.zeros((most, K), dt)
             self.Alpha = np.zeros((most, K), np.float64)
             self.Beta = np.zeros((most, K), np.float64)
             self.loss = np.zeros(n, np.float64)
-            self.gWaa = np.zeros((n, 2, H, H), np.float32)
-            self.gba = np.zeros((n, 2, H), np.float32)
-            self.gWya = np.zeros((n, K, 2 * H), np.float32)
-            self.gby = np.zeros((n, K), np.float32)
-            self.gWyy = np.zeros((n, K + 1, K), np.float32)
+            self.gWaa = np.zeros((n, 2, H, H), dt)
+            self.gba = np.zeros((n, 2, H), dt)
+            self.gWya = np.zeros((n, K, 2 * H), dt)
+            self.gby = np.zeros((n, K), dt)
+            self.gWyy = np.zeros((n, K + 1, K), dt)
         return self
 
 
-def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers):
+def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, V=None):
     """Forward pass, loss and BPTT of a mini-batch: (N, F) feature ids X, (S+1,) sentence
-    starts, (N,) tag ids Y, dropout masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for none).
+    starts, (N,) tag ids Y, dropout masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for none),
+    and with word vectors V (N, D), the tokens' unit vectors (zeros for none): the cell's input
+    is then Wax x<t> + Wv v<t>, with Wv (D, 2H) stored like Wax's rows.
     The gradients of the mean loss a token are left in ``buffers.grads`` and ``buffers.gWax``
     (whose ``touched`` rows are returned, in first-touch order); returns (total loss, rows).
     """
     S, n = len(starts) - 1, len(X)
-    if starts[-1] != n or len(Y) != n or keep.shape != (n, 2 * buffers.H):
+    w = weights
+    H2 = 2 * buffers.H
+    if starts[-1] != n or len(Y) != n or keep.shape != (n, H2):
         raise ValueError("batch arrays disagree on the number of tokens")
     if keep_in.shape[0] not in (0, n):
         raise ValueError("keep_in must be (N, 2H) or (0, 2H)")
+    if (V is None) != ("Wv" not in w) or V is not None and V.shape != (n, w["Wv"].shape[0]):
+        raise ValueError("word vectors V (N, D) go with a weight Wv (D, 2H), and only with it")
     b = buffers.ensure(S, n)
-    w = weights
-    kernels.loss_and_grads(X, starts, Y, keep, keep_in, np.float32(1.0 / n),
-                           w["Wax"], w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
+    E = V @ w["Wv"] if V is not None else np.zeros((0, H2), dtype=b.dtype)  # (N, 2H): Wv v<t>
+    kernels.loss_and_grads(X, starts, Y, keep, keep_in, b.dtype.type(1.0 / n),
+                           w["Wax"], E, w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
                            allowed, crf, b.A[:n], b.dZ[:n], b.D[:n], b.Alpha[:n], b.Beta[:n],
                            b.loss[:S], b.gWaa[:S], b.gba[:S], b.gWya[:S], b.gby[:S], b.gWyy[:S])
-    for name in DENSE:
+    for name in PER_SENTENCE:
         per_sentence = getattr(b, "g" + name)[:S]
         kernels.sum_rows(per_sentence.reshape(S, -1), b.grads[name].reshape(-1))
+    if V is not None:  # dL/dWv = V^T dL/dE, and dL/dE<t> = dL/d(Wax x<t>) = dZ<t>
+        np.matmul(V.T, b.dZ[:n], out=b.grads["Wv"])
     rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.gWax, b.touched)
     return float(b.loss[:S].sum()), rows
 

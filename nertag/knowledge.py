@@ -224,6 +224,23 @@ class Vectors:
         q, scale = self._quantised()
         return np.multiply(q, scale[:, None], dtype=np.float32)
 
+    def unit_rows(self, rows):
+        """(n,) rows (-1 for none) -> (n, dim) float32 vectors scaled to unit length, zeros for
+        -1. Only the rows asked for are dequantised (a short input never reads the rest)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        found = rows >= 0
+        out = np.zeros((len(rows), self.dim), dtype=np.float32)
+        if found.any():
+            picked = rows[found]
+            if self._matrix is not None:
+                values = self._matrix[picked]
+            else:
+                values = self._array("q")[picked].astype(np.float32)
+                values *= self._array("scale")[picked, None]
+            norms = np.sqrt((values * values).sum(axis=1, keepdims=True))
+            out[found] = values / np.maximum(norms, np.float32(1e-12))
+        return out
+
     def _find(self, strings):
         keys, order = self._array("words"), self._array("order")
         out = np.full(len(strings), -1, dtype=np.int64)
@@ -484,6 +501,68 @@ class Gazetteer:
                 elif found == have:
                     out[p] = sorted(set(out[p]) | set(feats))
         return out
+
+
+class NameTable:
+    """Single-word name-list membership, for a model's features: which lists a lower-cased word
+    is an entry of (``"LOC+PER_LAST"``, ``""`` for none). Sorted fixed-width keys looked up by
+    bisection, like the vectors' words: loading one builds no dict (tagging starts fast)."""
+
+    def __init__(self, keys, kinds, labels, sha256=""):
+        self.keys = keys  # (n,) S bytes, sorted
+        self.kinds = kinds  # (n,) uint16: index into labels
+        self.labels = labels  # list of str, labels[0] == "" (no list)
+        self.sha256 = sha256  # of the name lists it was made from
+
+    MAX_BYTES = 20  # longer single words (rare) are left out: keys stay narrow
+
+    @classmethod
+    def from_gazetteer(cls, gazetteer):
+        single = sorted((e, "+".join(t)) for e, t in gazetteer.entries.items()
+                        if " " not in e and len(e.encode("utf-8")) <= cls.MAX_BYTES)
+        labels = [""] + sorted({label for _, label in single})
+        index = {label: i for i, label in enumerate(labels)}
+        keys, first = _sorted_keys([e for e, _ in single])
+        kinds = np.array([index[single[i][1]] for i in first.tolist()], dtype=np.uint16)
+        return cls(keys, kinds, labels, gazetteer.sha256)
+
+    def __len__(self):
+        return len(self.keys)
+
+    def lookup(self, strings):
+        """The label of each string (lower-cased), ``""`` when it is in no list."""
+        keys = self.keys
+        if not len(strings) or not len(keys):
+            return [""] * len(strings)
+        raw = _encode([str(s).lower() for s in strings])
+        width = keys.dtype.itemsize
+        query = np.array(raw, dtype=f"S{width}")
+        at = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        ok = np.array([0 < len(b) <= width and not b.endswith(b"\0") for b in raw], dtype=bool)
+        hit = ok & (keys[at] == query)
+        kinds = np.where(hit, self.kinds[at], 0)
+        labels = self.labels
+        return [labels[k] for k in kinds.tolist()]
+
+    def to_arrays(self, prefix="names_"):
+        return {prefix + "keys": self.keys, prefix + "kinds": self.kinds,
+                prefix + "labels": np.frombuffer("\n".join(self.labels).encode("utf-8"),
+                                                 dtype=np.uint8)}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix="names_", sha256=""):
+        """A NameTable from :meth:`to_arrays`' arrays; ValueError when they do not fit."""
+        keys, kinds = np.asarray(arrays[prefix + "keys"]), np.asarray(arrays[prefix + "kinds"])
+        labels_raw = np.asarray(arrays[prefix + "labels"])
+        if labels_raw.dtype != np.uint8 or labels_raw.ndim != 1:
+            raise ValueError("name-list labels are not UTF-8 text")
+        labels = labels_raw.tobytes().decode("utf-8").split("\n")
+        if (keys.ndim != 1 or keys.dtype.kind != "S" or kinds.shape != keys.shape
+                or kinds.dtype.kind not in "iu" or labels[0] != ""
+                or kinds.size and (kinds.min() < 0 or kinds.max() >= len(labels))
+                or keys.size > 1 and not (keys[1:] > keys[:-1]).all()):
+            raise ValueError("name-list arrays of the wrong shape, type or order")
+        return cls(keys, kinds.astype(np.uint16), labels, sha256)
 
 
 def load_gazetteer(path=None):

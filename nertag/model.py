@@ -26,13 +26,17 @@ class Model:
     else BIO tags with ``O`` first (one softmax output per tag, or with ``config["crf"]`` the
     emissions of a linear-chain CRF whose transition scores are ``Wyy``)."""
 
-    def __init__(self, features, tagset, weights, config, meta=None):
+    def __init__(self, features, tagset, weights, config, meta=None, vectors=None, names=None):
         self.features = list(features)
         self.tagset = list(tagset)
         self.weights = weights
         self.config = dict(config)
         self.meta = dict(meta or {})
-        self.featurizer = Featurizer(self.features)
+        # knowledge of words beyond the training corpus: word vectors (with the weight Wv) and
+        # name lists, or None
+        self.vectors = vectors
+        self.names = names
+        self.featurizer = Featurizer(self.features, vectors, names)
         self._string_inputs = None  # (featurizer generation, (n_strings, 2H) input sums)
         # both directions of the forward pass on the calling thread (set when other processes
         # already use the cores, and in a forked child, which lacks the helper thread)
@@ -56,10 +60,17 @@ class Model:
         return sorted({t[2:] for t in self.tagset if t not in (OUTSIDE, "0", "1")})
 
     @classmethod
-    def new(cls, features, tagset, hidden, seed, config=None):
+    def new(cls, features, tagset, hidden, seed, config=None, vectors=None, names=None):
         n_outputs = 1 if tuple(tagset) == BINARY_TAGSET else len(tagset)
-        weights = init_weights(len(features), hidden, n_outputs, seed)
-        return cls(features, tagset, weights, dict(config or {}, hidden=hidden, seed=seed))
+        weights = init_weights(len(features), hidden, n_outputs, seed,
+                               vector_dim=vectors.dim if vectors is not None else 0)
+        return cls(features, tagset, weights, dict(config or {}, hidden=hidden, seed=seed),
+                   vectors=vectors, names=names)
+
+    def with_weights(self, weights, meta):
+        """The same model (vocabularies, knowledge, configuration) with other weights."""
+        return Model(self.features, self.tagset, weights, self.config, meta, self.vectors,
+                     self.names)
 
     # ------------------------------------------------------------------------- tagging
 
@@ -75,9 +86,9 @@ class Model:
         self._string_inputs = None
 
     def _input_sums(self, tokens):
-        """Wax x<t> + ba of tokens, one row a distinct token string (a token's features, and
-        so its input to the cell, do not depend on its context), as a pair of per-direction
-        (n_strings, H) tables, and (N,) ids of the tokens' strings."""
+        """Wax x<t> (+ Wv v<t>) + ba of tokens, one row a distinct token string (a token's
+        features and vector, and so its input to the cell, do not depend on its context), as a
+        pair of per-direction (n_strings, H) tables, and (N,) ids of the tokens' strings."""
         string_ids = self.featurizer.encode_strings(tokens)
         features = self.featurizer.string_features()  # (n_strings, F) feature ids
         cache = self._string_inputs  # [generation, (2, capacity, H) tables, strings filled]
@@ -95,6 +106,9 @@ class Model:
             sums = (self.weights.quantized_rows(features[done:])  # (n, 2H)
                     if hasattr(self.weights, "quantized_rows")  # a loaded model's int8 Wax
                     else input_sums(self.weights["Wax"], features[done:]))
+            if self.vectors is not None:  # (n, D) unit vectors @ (D, 2H)
+                rows = self.featurizer.string_vector_rows()[done:len(features)]
+                sums += self.vectors.unit_rows(rows) @ self.weights["Wv"]
             sums += self.weights["ba"].reshape(-1)
             cache[1][:, done:len(features)] = sums.reshape(len(sums), 2, self.hidden).swapaxes(0, 1)
             cache[2] = len(features)

@@ -2,6 +2,11 @@
 and shape against the hyperparameters), ``Wax`` stored as int8 rows with a float32 scale each,
 written deterministically and atomically (a temporary file, fsynced, then renamed). Also the
 training checkpoints' atomic writes and where the shipped model lives.
+
+Version 2 adds what a model knows of words beyond its corpus. Word vectors: the weight ``Wv``
+(D, 2H), and the vectors themselves, either named by checksum (the ones nertag ships, which
+must then be the installed ones) or carried in the file (``vec_*``, from ``--vectors FILE``).
+Name lists: carried in the file (``names_*``, single words and their lists' labels).
 """
 
 import io
@@ -15,16 +20,18 @@ from collections.abc import MutableMapping
 import numpy as np
 
 from .errors import BadModelError, MissingModelError
-from .features import N_TEMPLATES
+from .features import templates_for
 from .model import BINARY_TAGSET, WEIGHTS, Model
 from .nn import input_sums, weight_shapes
 from .tags import OUTSIDE
 
 FORMAT = "nertag"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: word vectors (Wv, vec_*) and name lists (names_*)
 # Wax is stored as int8 rows with a float32 scale a row (a quarter of the float32 size; the
 # rounding error is below 0.4% of the row's largest weight); the other weights as float32
 KEYS = frozenset(("format_version", "meta", "features", "tagset", "Wax_scale") + WEIGHTS)
+VECTOR_PREFIX, NAMES_PREFIX = "vec_", "names_"  # arrays of carried vectors and name lists
+SHIPPED = "shipped"  # a model's config["vectors"]["source"] for the vectors nertag ships
 
 
 def save_model(model, path):
@@ -41,8 +48,12 @@ def save_model(model, path):
         "tagset": _text_array("\n".join(model.tagset)),
     }
     arrays["Wax"], arrays["Wax_scale"] = quantize_rows(model.weights["Wax"])
-    for name in WEIGHTS[1:]:
+    for name in WEIGHTS[1:] + (("Wv",) if model.vectors is not None else ()):
         arrays[name] = model.weights[name].astype(np.float32)
+    if model.vectors is not None and model.config["vectors"]["source"] != SHIPPED:
+        arrays.update(model.vectors.save_arrays(VECTOR_PREFIX))
+    if model.names is not None:
+        arrays.update(model.names.to_arrays(NAMES_PREFIX))
     write_npz_atomic(path, arrays)
 
 
@@ -65,7 +76,7 @@ def write_npz_atomic(path, arrays):
                                               allow_pickle=False)
                     info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
                     # text compresses well; weights hardly at all, and stored ones load faster
-                    info.compress_type = (zipfile.ZIP_DEFLATED if array.dtype == np.uint8
+                    info.compress_type = (zipfile.ZIP_DEFLATED if array.dtype.kind in "uS"
                                           else zipfile.ZIP_STORED)
                     info.external_attr = 0o644 << 16
                     zf.writestr(info, buffer.getvalue())
@@ -99,7 +110,9 @@ def load_model(path):
                 raise BadModelError(
                     f"not a nertag model (missing {', '.join(sorted(missing))})", name
                 )
-            arrays = {key: npz[key] for key in KEYS}
+            arrays = {key: npz[key] for key in npz.files
+                      if key in KEYS or key == "Wv" or key.startswith((VECTOR_PREFIX,
+                                                                       NAMES_PREFIX))}
     except BadModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything: all refused
@@ -164,9 +177,71 @@ def _model_from_arrays(arrays, name):
         values = arrays["Wax_scale"] if key == "Wax" else weights[key]
         if not np.isfinite(values).all():
             raise BadModelError(f"{key} holds NaN or infinite values", name)
-    if len(features) < N_TEMPLATES:
+    vectors = _vectors_of(arrays, config, weights, hidden, name)
+    names = _names_of(arrays, config, name)
+    if len(features) < len(templates_for(names)):
         raise BadModelError("feature vocabulary is too short", name)
-    return Model(features, tagset, weights, config, meta.get("meta"))
+    return Model(features, tagset, weights, config, meta.get("meta"), vectors, names)
+
+
+def _vectors_of(arrays, config, weights, hidden, name):
+    """The word vectors a model was trained with (and its Wv checked), or None."""
+    from . import knowledge
+
+    info = config.get("vectors")
+    if info is None:
+        if "Wv" in arrays:
+            raise BadModelError("holds Wv but its config names no word vectors", name)
+        return None
+    if not isinstance(info, dict) or "Wv" not in arrays:
+        raise BadModelError("its config names word vectors, but it holds no Wv", name)
+    try:
+        if info.get("source") == SHIPPED:
+            vectors = _shipped_vectors(info, name)
+        else:
+            vectors = knowledge.Vectors.from_arrays(arrays, VECTOR_PREFIX)
+    except (knowledge.BadInputError, ValueError) as exc:
+        raise BadModelError(f"its word vectors cannot be read ({exc})", name) from None
+    Wv = arrays["Wv"]
+    if Wv.dtype != np.float32 or Wv.shape != (vectors.dim, 2 * hidden):
+        raise BadModelError(f"Wv has shape {Wv.shape} and dtype {Wv.dtype}, expected "
+                            f"({vectors.dim}, {2 * hidden}) float32", name)
+    if not np.isfinite(Wv).all():
+        raise BadModelError("Wv holds NaN or infinite values", name)
+    weights["Wv"] = np.ascontiguousarray(Wv)
+    return vectors
+
+
+def _shipped_vectors(info, name):
+    """The installed shipped vectors, if they are the ones the model was trained with (known
+    by the manifest's checksum: the 11 MB table is not hashed at every start)."""
+    from . import knowledge
+
+    try:
+        installed = knowledge.manifest()["tables"]["vectors.npz"]["sha256"]
+    except (OSError, ValueError, KeyError):
+        installed = None
+    if installed is None or not os.path.exists(knowledge.VECTORS_PATH):
+        raise BadModelError("it was trained with the word vectors that ship with nertag, and "
+                            "they are not installed here (nertag/data/vectors.npz)", name)
+    if installed != info.get("sha256"):
+        raise BadModelError(
+            f"it was trained with word vectors {str(info.get('sha256'))[:12]}..., but this "
+            f"nertag ships {installed[:12]}... (retrain the model with this nertag, or tag with "
+            "the nertag that trained it)", name)
+    return knowledge.load_vectors()
+
+
+def _names_of(arrays, config, name):
+    from . import knowledge
+
+    info = config.get("names")
+    if info is None:
+        return None
+    try:
+        return knowledge.NameTable.from_arrays(arrays, NAMES_PREFIX, info.get("sha256", ""))
+    except (KeyError, ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise BadModelError(f"its name lists cannot be read ({exc})", name) from None
 
 
 def quantize_rows(W):

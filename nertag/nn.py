@@ -12,9 +12,14 @@ from .features import N_TEMPLATES
 BATCH_TOKENS = 16384
 
 
-def weight_shapes(n_features, hidden, n_outputs):
+# the scale of Wv's initial entries, for unit-length vectors: the vector part of the input starts
+# a little below the multi-hot part's (a sum of about ten rows of scale 1/sqrt(10))
+WV_INIT = 0.3
+
+
+def weight_shapes(n_features, hidden, n_outputs, vector_dim=0):
     H = hidden
-    return {
+    shapes = {
         "Wax": (n_features, 2 * H),
         "Waa": (2, H, H),
         "ba": (2, H),
@@ -22,11 +27,15 @@ def weight_shapes(n_features, hidden, n_outputs):
         "by": (n_outputs,),
         "Wyy": (n_outputs + 1, n_outputs),  # CRF transition scores; row K is the start
     }
+    if vector_dim:  # the input's dense part: Wv v<t>, rows stored like Wax's
+        shapes["Wv"] = (vector_dim, 2 * H)
+    return shapes
 
 
-def init_weights(n_features, hidden, n_outputs, seed, dtype=np.float32):
+def init_weights(n_features, hidden, n_outputs, seed, dtype=np.float32, vector_dim=0):
     """Small random input rows, orthogonal recurrences (BPTT through tanh then neither explodes
-    nor vanishes at the start), zero biases."""
+    nor vanishes at the start), zero biases; with ``vector_dim``, a random Wv too (drawn last,
+    so the other weights are those of the same seed without vectors)."""
     rng = np.random.default_rng(seed)
     H = hidden
     Wax = rng.normal(0.0, 1.0 / np.sqrt(N_TEMPLATES), size=(n_features, 2 * H))
@@ -34,6 +43,8 @@ def init_weights(n_features, hidden, n_outputs, seed, dtype=np.float32):
     Wya = rng.normal(0.0, 1.0 / np.sqrt(2 * H), size=(n_outputs, 2 * H))
     weights = {"Wax": Wax, "Waa": Waa, "ba": np.zeros((2, H)), "Wya": Wya,
                "by": np.zeros(n_outputs), "Wyy": np.zeros((n_outputs + 1, n_outputs))}
+    if vector_dim:
+        weights["Wv"] = rng.normal(0.0, WV_INIT, size=(vector_dim, 2 * H))
     return {k: np.ascontiguousarray(v, dtype=dtype) for k, v in weights.items()}
 
 

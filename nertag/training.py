@@ -8,6 +8,10 @@ word-identity features (so the unknown-word path is trained), a held-out dev set
 train when none is given) scored each epoch, the best model kept, the learning rate halved when
 dev F1 stalls and training stopped after ``patience`` epochs without a gain.
 
+Knowledge of words beyond the corpus is on by default: the shipped word vectors (the cell's
+input gains ``Wv v<t>``) and name lists (a feature template). Both are left out, with a warning,
+when too few of the corpus's words have a vector (another language: VECTOR_MIN_SHARE).
+
 Results depend on the seed, the corpus and the CPU's vector width (fastmath), not on the thread
 count: gradients are summed per sentence in a fixed order.
 """
@@ -25,13 +29,18 @@ import numpy as np
 from . import grad
 from .decode import allowed_transitions
 from .errors import BadInputError, NertagError
-from .features import N_TEMPLATES, build_features, encode_tags
+from .features import build_features, encode_tags
 from .model import BINARY_TAGSET, MAX_RUN, Model
 from .modelfile import today, write_npz_atomic
 from .tagger import evaluate
 from .tags import bio_tagset, entity_types, map_types, to_binary, to_bio, untyped
 
-CHECKPOINT_VERSION = 2  # 2: the config holds input_dropout
+CHECKPOINT_VERSION = 3  # 2: the config holds input_dropout; 3: word vectors and name lists
+SHIPPED = "shipped"  # TrainConfig.vectors: the word vectors that ship with nertag
+# below this share of the corpus's alphabetic tokens having a vector, vectors and name lists are
+# left out: the corpus is not in the vectors' language (English corpora are at 0.93-0.99;
+# Spanish or German text at 0.3-0.5 of the English GloVe's first 200k words)
+VECTOR_MIN_SHARE = 0.7
 
 
 @dataclass
@@ -55,6 +64,8 @@ class TrainConfig:
     binary: bool = False  # the lecture's entity / not-entity task (sigmoid output)
     crf: bool = True  # a linear-chain CRF over the logits instead of per-step cross-entropy
     dev_fraction: float = 0.1  # held out of train when no dev set is given
+    vectors: str = SHIPPED  # word vectors: SHIPPED, a file, or None (none, and no name lists)
+    names: bool = True  # the shipped name lists as a feature template (needs vectors on)
 
 
 def input_dropout_for(n_tokens):
@@ -71,17 +82,21 @@ class TrainingDiverged(NertagError):
     pass
 
 
-def make_trainer(corpus, dev=None, map=None, encoding="utf-8", embeddings=None,  # noqa: A002
-                 embeddings_limit=100_000, checkpoint=None, resume=False, **options):
+def make_trainer(corpus, dev=None, map=None, encoding="utf-8",  # noqa: A002
+                 vectors_limit=400_000, checkpoint=None, resume=False, **options):
     """A Trainer of the CoNLL files ``corpus`` (a path or a list of paths), with ``dev`` files
-    for early stopping; ``options`` are TrainConfig's fields (the CLI's long flags). The one
-    way the CLI and ``nertag.train`` set up a run."""
-    from .conll import check_encoding, read_conll, read_embeddings
+    for early stopping; ``options`` are TrainConfig's fields (the CLI's long flags; a text
+    vectors file is read up to ``vectors_limit`` words). The one way the CLI and
+    ``nertag.train`` set up a run."""
+    from .conll import check_encoding, read_conll
 
     corpus_paths = _paths(corpus, "corpus")
     dev_paths = _paths(dev, "dev") if dev is not None else []
     if resume and not checkpoint:
         raise TypeError("resume=True needs checkpoint=DIR")
+    if "embeddings" in options:
+        raise TypeError("embeddings= is now vectors= (a word2vec text file, or a .npy matrix "
+                        "with its words in a .txt file of the same name)")
     fields = set(TrainConfig.__dataclass_fields__)
     unknown = sorted(set(options) - fields)
     if unknown:
@@ -91,8 +106,43 @@ def make_trainer(corpus, dev=None, map=None, encoding="utf-8", embeddings=None, 
     codec = check_encoding(encoding)
     corpora = [read_conll(path, encoding=codec) for path in corpus_paths]
     dev_corpora = [read_conll(path, encoding=codec) for path in dev_paths] or None
-    vectors = read_embeddings(embeddings, embeddings_limit) if embeddings else None
-    return Trainer(corpora, dev_corpora, config, dict(map or {}), checkpoint, resume, vectors)
+    knowledge = load_knowledge(config, vectors_limit)
+    return Trainer(corpora, dev_corpora, config, dict(map or {}), checkpoint, resume, knowledge)
+
+
+def load_knowledge(config, vectors_limit=400_000):
+    """(vectors, names) that ``config`` asks for: the shipped tables, or vectors read from a
+    file (quantised as a model file will store them, so training sees what tagging will); a
+    None for each one left out."""
+    from . import knowledge
+
+    if config.vectors in (None, "", "none"):
+        return None, None
+    if config.vectors == SHIPPED:
+        vectors = knowledge.load_vectors()
+    else:
+        vectors = read_vectors_file(config.vectors, vectors_limit)
+    names = knowledge.NameTable.from_gazetteer(knowledge.load_gazetteer()) if config.names \
+        else None
+    return vectors, names
+
+
+def read_vectors_file(path, limit):
+    """Word vectors from ``path``: word2vec/GloVe text, or ``X.npy`` with its words (one a
+    line, in row order) in ``X.txt``; stored and used as int8 rows, as in a model file."""
+    from . import knowledge
+
+    path = os.fspath(path)
+    if path.endswith(".npy"):
+        words = path[:-len(".npy")] + ".txt"
+        if not os.path.exists(words):
+            raise BadInputError(f"a .npy matrix needs its words, one a line, in {words}", path)
+        vectors = knowledge.read_vectors_npy(path, words)
+    else:
+        vectors = knowledge.read_vectors_text(path, limit)
+    quantised = knowledge.Vectors.from_arrays(vectors.save_arrays())
+    quantised.source = path
+    return quantised
 
 
 def _paths(paths, what):
@@ -126,9 +176,9 @@ class Trainer:
     """Holds the state of one training run; ``run()`` yields progress events (dicts)."""
 
     def __init__(self, train_corpora, dev_corpus=None, config=None, type_map=None,
-                 checkpoint_dir=None, resume=False, embeddings=None):
+                 checkpoint_dir=None, resume=False, knowledge=(None, None)):
         self.config = replace(config) if config else TrainConfig()  # the caller's stays as given
-        self.embeddings = embeddings  # (words, (n, d) vectors) from corpus.read_embeddings
+        self.vectors, self.names = knowledge  # from load_knowledge; None for one left out
         self.type_map = dict(type_map or {})
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -137,6 +187,7 @@ class Trainer:
         self.best_f1 = -1.0
         self.corpora = [c.name for c in train_corpora]
         self.warnings = []  # shown by the CLI (``warning`` events)
+        self.vector_share = None
         train, dev = self._prepare(train_corpora, dev_corpus)
         self.train_sentences, self.dev_sentences = train, dev
 
@@ -191,7 +242,52 @@ class Trainer:
         if not types:
             raise BadInputError("the training corpus has no entities", self.corpora[0])
         self.tagset = list(BINARY_TAGSET) if cfg.binary else bio_tagset(types)
+        self._check_vector_share(train)
         return train, dev
+
+    def _check_vector_share(self, train):
+        """Leave vectors and name lists out of a corpus whose words mostly have no vector."""
+        if self.vectors is None:
+            return
+        counts = {}
+        for tokens, _ in train:
+            for token in tokens:
+                if token.isalpha():
+                    counts[token] = counts.get(token, 0) + 1
+        found = self.vectors.lookup(list(counts)) >= 0 if counts else np.zeros(0, bool)
+        total = sum(counts.values())
+        self.vector_share = float(np.dot(found, list(counts.values())) / total) if total else 1.0
+        if self.vector_share < VECTOR_MIN_SHARE:
+            self.warnings.append(
+                f"only {self.vector_share:.0%} of the corpus's words have a word vector (under "
+                f"{VECTOR_MIN_SHARE:.0%}: another language?): training without vectors and name "
+                "lists (give vectors of the corpus's language with --vectors FILE)")
+            self.vectors = self.names = None
+
+    def knowledge_config(self):
+        """What the model records of its word vectors and name lists (None when off)."""
+        vectors = names = None
+        if self.vectors is not None:
+            source = getattr(self.vectors, "source", None)
+            vectors = {"source": "file" if source else SHIPPED,
+                       "name": os.path.basename(source) if source else self.vectors.name,
+                       "sha256": self.vectors.sha256, "words": len(self.vectors),
+                       "dim": self.vectors.dim}
+        if self.names is not None:
+            names = {"sha256": self.names.sha256, "words": len(self.names)}
+        return {"vectors": vectors, "names": names}
+
+    def knowledge_summary(self):
+        """One line for the start of training: what knowledge of words is used."""
+        if self.vectors is None:
+            return "no word vectors or name lists: the lecture's features alone"
+        v = self.knowledge_config()["vectors"]
+        text = (f"word vectors: {'the shipped ' if v['source'] == SHIPPED else ''}{v['name']} "
+                f"({v['words']:,} words x {v['dim']}; {self.vector_share:.0%} of the corpus's "
+                "words have one)")
+        if self.names is not None:
+            text += f"; name lists: the shipped ones ({len(self.names):,} single words)"
+        return text
 
     # ------------------------------------------------------------------------ training
 
@@ -201,7 +297,7 @@ class Trainer:
         cfg = self.config
         threads = self._set_threads()
         model = self._new_model()
-        X, Y, starts = self._encode(model)
+        X, Y, starts, vectors = self._encode(model)
         cased = self._case_variants(model) if cfg.case_augment > 0 else None
         self._init_output_bias(model, Y, model.weights["Wya"].shape[0])
         state = self._fresh_state(model)
@@ -210,10 +306,11 @@ class Trainer:
         yield {"event": "start", "tokens": len(Y), "sentences": len(starts) - 1,
                "dev": self.dev_name, "dev_sentences": len(self.dev_sentences),
                "features": len(model.features), "tags": self.tagset, "threads": threads,
-               "config": asdict(cfg), "resumed_epoch": state["epoch"]}
+               "config": asdict(cfg), "resumed_epoch": state["epoch"],
+               "knowledge": self.knowledge_summary()}
         for message in self.warnings:
             yield {"event": "warning", "message": message}
-        batches = _Batches(X, Y, starts, cased, cfg)
+        batches = _Batches(X, Y, starts, cased, vectors, cfg)
         while state["epoch"] < cfg.epochs and not self.stop_requested:
             epoch = state["epoch"] + 1
             yield from self._epoch(model, batches, state, epoch)
@@ -237,17 +334,11 @@ class Trainer:
         """A model with fresh weights over the training corpus's feature vocabulary."""
         cfg = self.config
         features = build_features([tokens for tokens, _ in self.train_sentences],
-                                  cfg.min_count, cfg.max_features)
-        if self.embeddings is not None:  # words with vectors get a row even if train lacks them
-            known = set(features)
-            features += [f for f in dict.fromkeys("l:" + w.lower() for w in self.embeddings[0])
-                         if f not in known]
-        model = Model.new(features, self.tagset, cfg.hidden, cfg.seed,
-                          config={"binary": cfg.binary, "type_map": self.type_map,
-                                  "crf": cfg.crf and not cfg.binary})
-        if self.embeddings is not None:
-            _init_from_embeddings(model, *self.embeddings, seed=cfg.seed)
-        return model
+                                  cfg.min_count, cfg.max_features, self.names)
+        config = {"binary": cfg.binary, "type_map": self.type_map,
+                  "crf": cfg.crf and not cfg.binary, **self.knowledge_config()}
+        return Model.new(features, self.tagset, cfg.hidden, cfg.seed, config, self.vectors,
+                         self.names)
 
     def _epoch(self, model, batches, state, epoch):
         """One pass over the training sentences in a random order: a step a batch, a
@@ -260,11 +351,11 @@ class Trainer:
         rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
         t0 = time.perf_counter()
         state["loss_sum"], state["done_tokens"], state["t0"] = 0.0, 0, t0
-        for Xb, bstarts, Yb, keep, keep_in in batches.epoch(rng):
+        for Xb, bstarts, Yb, keep, keep_in, Vb in batches.epoch(rng):
             if self.stop_requested:
                 break
             batch_loss, rows = grad.loss_and_grads(w, Xb, bstarts, Yb, keep, keep_in, allowed,
-                                                   model.crf, state["buffers"])
+                                                   model.crf, state["buffers"], Vb)
             if not np.isfinite(batch_loss):
                 raise TrainingDiverged(
                     f"the loss became {batch_loss} in epoch {epoch}; nothing was written "
@@ -310,8 +401,15 @@ class Trainer:
                 model.featurizer.encode([t.upper() for t in tokens]))
 
     def _encode(self, model):
+        """X (N, F) feature ids, Y (N,) tag ids, (S+1,) sentence starts, and with word vectors
+        (string ids (N,), (n_strings, D) unit vectors) of the training tokens."""
         tokens = [t for toks, _ in self.train_sentences for t in toks]
-        X = model.featurizer.encode(tokens)
+        featurizer = model.featurizer
+        string_ids = featurizer.encode_strings(tokens)
+        X = featurizer.string_features()[string_ids]
+        vectors = None
+        if model.vectors is not None:
+            vectors = (string_ids, model.vectors.unit_rows(featurizer.string_vector_rows()))
         if self.config.binary:
             Y = np.array([y for _, tags in self.train_sentences for y in to_binary(tags)],
                          dtype=np.int32)
@@ -319,7 +417,7 @@ class Trainer:
             Y = encode_tags([tags for _, tags in self.train_sentences], self.tagset)
         lengths = [len(toks) for toks, _ in self.train_sentences]
         starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return X, Y, starts
+        return X, Y, starts, vectors
 
     @staticmethod
     def _init_output_bias(model, Y, K):
@@ -338,8 +436,7 @@ class Trainer:
                 "dev": self.dev_name, "epoch": epoch,
                 "dev_scores": {k: dev_scores[k] for k in ("precision", "recall", "f1")},
                 "train_config": asdict(self.config)}
-        weights = {k: v.copy() for k, v in model.weights.items()}
-        return Model(model.features, model.tagset, weights, model.config, meta)
+        return model.with_weights({k: v.copy() for k, v in model.weights.items()}, meta)
 
     def evaluate(self, model):
         """Entity scores on the dev sentences (untyped for a binary model)."""
@@ -379,6 +476,7 @@ class Trainer:
             return self._fingerprint_value
         digest = hashlib.sha256()
         for part in (model.features, model.tagset, sorted(self.type_map.items()),
+                     self.knowledge_config(),
                      [(toks, tags) for toks, tags in self.train_sentences]):
             digest.update(json.dumps(part).encode("utf-8", "surrogatepass"))
         self._fingerprint_value = digest.hexdigest()
@@ -416,8 +514,7 @@ class Trainer:
                 state["adam"].v[k][...] = npz["v_" + k]
             if meta["best_meta"] is not None:
                 weights = {k: npz["best_" + k].copy() for k in model.weights}
-                self.best_model = Model(model.features, model.tagset, weights, model.config,
-                                        meta["best_meta"])
+                self.best_model = model.with_weights(weights, meta["best_meta"])
         self.best_f1 = meta["best_f1"]
         state.update(epoch=meta["epoch"], bad_epochs=meta["bad_epochs"])
         state["adam"].step, state["adam"].lr = meta["step"], meta["lr"]
@@ -428,14 +525,16 @@ class _Batches:
     """The training data, encoded, and an epoch's mini-batches with their augmentation and
     dropout masks, drawn from the epoch's random generator in a fixed order."""
 
-    def __init__(self, X, Y, starts, cased, config):
+    def __init__(self, X, Y, starts, cased, vectors, config):
         self.X, self.Y, self.starts, self.cased, self.config = X, Y, starts, cased, config
+        self.vectors = vectors  # (string ids (N,), (n_strings, D) unit vectors), or None
         self.n_tokens = len(Y)
         self.unknown = np.arange(X.shape[1], dtype=np.int32)
         self.no_input_dropout = np.ones((0, 2 * config.hidden), dtype=np.float32)
 
     def epoch(self, rng):
-        """(X, starts, Y, keep, keep_in) of each batch of an epoch, in a random order."""
+        """(X, starts, Y, keep, keep_in, V) of each batch of an epoch, in a random order (V the
+        tokens' word vectors (n, D), or None)."""
         cfg, X, starts, cased, unknown = (self.config, self.X, self.starts, self.cased,
                                           self.unknown)
         H2 = 2 * cfg.hidden
@@ -461,7 +560,11 @@ class _Batches:
             keep = _dropout_mask(rng, len(tok), H2, cfg.dropout)
             keep_in = (_dropout_mask(rng, len(tok), H2, cfg.input_dropout)
                        if cfg.input_dropout > 0 else self.no_input_dropout)
-            yield Xb, bstarts, self.Y[tok], keep, keep_in
+            Vb = None
+            if self.vectors is not None:  # (n, D); case variants have the same vectors
+                string_ids, unit = self.vectors
+                Vb = unit[string_ids[tok]]
+            yield Xb, bstarts, self.Y[tok], keep, keep_in, Vb
 
 
 def _dropout_mask(rng, n, width, p):
@@ -478,19 +581,3 @@ def short_name(path):
     apart, without the trainer's own folders."""
     parts = os.path.normpath(path).split(os.sep)
     return "/".join(p for p in parts[-2:] if p not in ("", ".", ".."))
-
-
-def _init_from_embeddings(model, words, vectors, seed):
-    """Start the rows of lower-cased word features from pretrained vectors, through a fixed
-    random projection to the 2H row width (it keeps the vectors' geometry, so words with near
-    vectors start with near rows, seen in training or not). Rows keep the initial scale."""
-    Wax = model.weights["Wax"]
-    rng = np.random.default_rng([seed, 7])
-    projection = rng.normal(0.0, 1.0 / np.sqrt(N_TEMPLATES), size=(vectors.shape[1],
-                                                                   Wax.shape[1]))
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    index = model.featurizer.index
-    for word, vector in zip(words, unit):
-        row = index.get("l:" + word.lower())
-        if row is not None:
-            Wax[row] = vector @ projection

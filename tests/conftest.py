@@ -29,13 +29,18 @@ def rng():
 
 @pytest.fixture(params=[1, 5], ids=["sigmoid", "softmax"])
 def small_net(request, rng):
-    """A float64 network with 40 features, H=6, K=1 (binary) or 5 (typed), and a batch."""
+    """A float64 network with 40 features, H=6, K=1 (binary) or 5 (typed), word vectors of 3
+    dimensions (Wv), and a batch: (weights, X, starts, Y, V), V (N, 3) the tokens' unit
+    vectors, zero for a token without one."""
     K = request.param
-    weights = init_weights(40, 6, K, seed=7, dtype=np.float64)
+    weights = init_weights(40, 6, K, seed=7, dtype=np.float64, vector_dim=3)
     weights["ba"] += rng.normal(0, 0.3, size=weights["ba"].shape)
     weights["by"] += rng.normal(0, 0.3, size=weights["by"].shape)
     X, starts, Y = random_batch(rng, 40, 4, [5, 1, 3, 7], K)
-    return weights, X, starts, Y
+    V = rng.normal(size=(len(X), 3))
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    V[rng.random(len(X)) < 0.25] = 0.0  # words without a vector
+    return weights, X, starts, Y, V
 
 
 @pytest.fixture(scope="session")

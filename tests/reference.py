@@ -1,13 +1,16 @@
 """A slow, plain NumPy reference of the network, written straight from the lecture's equations
 (one sentence at a time, one time step at a time, dense one-hot-free but loop-explicit), that
-the Numba kernels and the NumPy tagging path are checked against."""
+the Numba kernels and the NumPy tagging path are checked against.
+
+With word vectors the cell's input is Wax x<t> + Wv^T v<t>: V (T, D) holds the sentence's
+vectors and Wv (D, 2H) is in the weights."""
 
 import numpy as np
 
 
-def forward(X, Wax, Waa, ba, Wya, by, keep=None, keep_in=None):
+def forward(X, Wax, Waa, ba, Wya, by, keep=None, keep_in=None, V=None, Wv=None):
     """One sentence: X (T, F) feature ids -> (A (T, 2H), probabilities (T, K)). ``keep`` and
-    ``keep_in`` are dropout masks (T, 2H) on a<t> before Wya and on Wax x<t>."""
+    ``keep_in`` are dropout masks (T, 2H) on a<t> before Wya and on the cell's input."""
     T = X.shape[0]
     H = Waa.shape[1]
     K = Wya.shape[0]
@@ -20,6 +23,8 @@ def forward(X, Wax, Waa, ba, Wya, by, keep=None, keep_in=None):
         a_prev = np.zeros(H)  # a<0> = 0
         for t in steps:
             wax_x = sum(Wax[j, d * H:(d + 1) * H] for j in X[t])  # Wax x<t>, x multi-hot
+            if V is not None:
+                wax_x = wax_x + V[t] @ Wv[:, d * H:(d + 1) * H]  # + Wv v<t>
             wax_x = wax_x * keep_in[t, d * H:(d + 1) * H]
             a = np.tanh(Waa[d] @ a_prev + wax_x + ba[d])
             A[t, d * H:(d + 1) * H] = a
@@ -57,17 +62,17 @@ def crf_nll(emissions, Y, Wyy, allowed):
     return float(log_z - score(list(Y)))
 
 
-def loss(X, Y, weights, keep=None, keep_in=None):
+def loss(X, Y, weights, keep=None, keep_in=None, V=None):
     """Summed per-step cross-entropy of one sentence (the lecture's L = sum_t L<t>)."""
     _, P = forward(X, *(weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by")), keep=keep,
-                   keep_in=keep_in)
+                   keep_in=keep_in, V=V, Wv=weights.get("Wv"))
     if P.shape[1] == 1:
         p = P[:, 0]
         return float(-np.sum(Y * np.log(p) + (1 - Y) * np.log(1 - p)))
     return float(-np.sum(np.log(P[np.arange(len(Y)), Y])))
 
 
-def gradients(X, Y, weights, keep=None, keep_in=None):
+def gradients(X, Y, weights, keep=None, keep_in=None, V=None):
     """Backpropagation through time for one sentence, loop by loop: dict of dL/dW."""
     Wax, Waa, ba, Wya, by = (weights[k] for k in ("Wax", "Waa", "ba", "Wya", "by"))
     T = X.shape[0]
@@ -76,7 +81,7 @@ def gradients(X, Y, weights, keep=None, keep_in=None):
         keep = np.ones((T, 2 * H))
     if keep_in is None:
         keep_in = np.ones((T, 2 * H))
-    A, P = forward(X, Wax, Waa, ba, Wya, by, keep, keep_in)
+    A, P = forward(X, Wax, Waa, ba, Wya, by, keep, keep_in, V, weights.get("Wv"))
     g = {k: np.zeros_like(v, dtype=np.float64) for k, v in weights.items()}
     dA = np.zeros((T, 2 * H))
     for t in range(T):
@@ -97,6 +102,8 @@ def gradients(X, Y, weights, keep=None, keep_in=None):
             g["ba"][d] += dz
             for j in X[t]:
                 g["Wax"][j, sl] += dz * keep_in[t, sl]
+            if V is not None:
+                g["Wv"][:, sl] += np.outer(V[t], dz * keep_in[t, sl])
             prev = t - 1 if d == 0 else t + 1
             if 0 <= prev < T:
                 g["Waa"][d] += np.outer(dz, A[prev, sl])

@@ -7,20 +7,24 @@ import pytest
 from numba import njit
 
 from nertag import _kernels as kernels
+from nertag import grad
 from nertag.nn import forward_probs_numpy, init_weights, input_sums
 
 from . import reference
 from .conftest import random_batch
 
 NAMES = ("Wax", "Waa", "ba", "Wya", "by")
-ALL_NAMES = NAMES + ("Wyy",)
+ALL_NAMES = NAMES + ("Wyy", "Wv")
 
 
 def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=None,
-                          keep_in=None):
-    """Total loss and dense gradients of every parameter, from the kernels."""
-    w = weights
-    N, S = len(X), len(starts) - 1
+                          keep_in=None, V=None):
+    """Total loss and dense gradients of every parameter, through grad.loss_and_grads (the
+    kernel, the per-sentence sums, Wv's product and the scatter into Wax's rows)."""
+    w = dict(weights)
+    if V is None:
+        w.pop("Wv", None)
+    N = len(X)
     H = w["Waa"].shape[1]
     K = w["Wya"].shape[0]
     dt = w["Wax"].dtype
@@ -30,33 +34,26 @@ def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=N
         allowed = np.ones((K + 1, K), dtype=np.bool_)
     if keep_in is None:
         keep_in = np.ones((0, 2 * H), dtype=dt)
-    A, dZ = np.zeros((N, 2 * H), dt), np.zeros((N, 2 * H), dt)
-    D, Alpha, Beta = np.zeros((N, K), dt), np.zeros((N, K)), np.zeros((N, K))
-    loss = np.zeros(S)
-    per = [np.zeros((S, 2, H, H), dt), np.zeros((S, 2, H), dt), np.zeros((S, K, 2 * H), dt),
-           np.zeros((S, K), dt), np.zeros((S, K + 1, K), dt)]
-    kernels.loss_and_grads(X, starts, Y, keep, keep_in, dt.type(1.0), w["Wax"], w["Waa"],
-                           w["ba"],
-                           w["Wya"], w["by"], w["Wyy"], allowed, crf, A, dZ, D, Alpha, Beta,
-                           loss, *per)
-    grads = {}
-    for name, p in zip(("Waa", "ba", "Wya", "by", "Wyy"), per):
-        grads[name] = np.zeros_like(w[name])
-        kernels.sum_rows(p.reshape(S, -1), grads[name].reshape(-1))
-    grads["Wax"] = np.zeros_like(w["Wax"])
-    touched = np.zeros(len(w["Wax"]), dtype=np.bool_)
-    rows = kernels.scatter_wax_grad(X, dZ, grads["Wax"], touched)
+    buffers = grad.Buffers(w)
+    loss, rows = grad.loss_and_grads(w, X, starts, Y, keep, keep_in, allowed, crf, buffers, V)
     assert set(rows) == set(np.unique(X))
-    return float(loss.sum()), grads
+    grads = {name: g.copy() for name, g in buffers.grads.items()}
+    grads["Wax"] = buffers.gWax.copy()
+    # the kernel reports the summed loss, and gradients of the mean: both as sums here
+    return loss, {name: g * N for name, g in grads.items()}
 
 
-def reference_loss_and_grads(weights, X, starts, Y, keep=None, keep_in=None):
-    total, grads = 0.0, {k: np.zeros_like(v) for k, v in weights.items()}
+def reference_loss_and_grads(weights, X, starts, Y, keep=None, keep_in=None, V=None):
+    w = dict(weights)
+    if V is None:
+        w.pop("Wv", None)
+    total, grads = 0.0, {k: np.zeros_like(v) for k, v in w.items()}
     for s, e in zip(starts[:-1], starts[1:]):
         k = None if keep is None else keep[s:e]
         k_in = None if keep_in is None else keep_in[s:e]
-        total += reference.loss(X[s:e], Y[s:e], weights, k, k_in)
-        for name, g in reference.gradients(X[s:e], Y[s:e], weights, k, k_in).items():
+        v = None if V is None else V[s:e]
+        total += reference.loss(X[s:e], Y[s:e], w, k, k_in, v)
+        for name, g in reference.gradients(X[s:e], Y[s:e], w, k, k_in, v).items():
             grads[name] += g
     return total, grads
 
@@ -65,29 +62,42 @@ def dropout_keep(rng, N, H2, p=0.3):
     return (rng.random((N, H2)) >= p) / (1 - p)
 
 
+@pytest.mark.parametrize("vectors", [False, True], ids=["no-vectors", "vectors"])
 @pytest.mark.parametrize("input_dropout", [False, True], ids=["no-input-dropout", "input-dropout"])
-def test_kernel_matches_reference(small_net, rng, input_dropout):
-    weights, X, starts, Y = small_net
+def test_kernel_matches_reference(small_net, rng, input_dropout, vectors):
+    weights, X, starts, Y, V = small_net
+    V = V if vectors else None
     keep = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1])
     keep_in = (dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1], p=0.5) if input_dropout
                else None)  # None: the kernel gets a (0, 2H) mask, the reference none
-    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, keep_in=keep_in)
-    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in)
+    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, keep_in=keep_in, V=V)
+    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in, V)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
-    for name in NAMES:
+    # the reference is the lecture's per-step loss: no transition scores Wyy
+    assert set(ref_grads) == set(NAMES) | ({"Wv", "Wyy"} if vectors else {"Wyy"})
+    for name in set(ref_grads) - {"Wyy"}:
         np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-9, atol=1e-12,
                                    err_msg=name)
 
 
-@pytest.mark.parametrize("crf", [False, True], ids=["cross-entropy", "crf"])
-@pytest.mark.parametrize("name", ALL_NAMES)
-def test_gradient_matches_finite_differences(small_net, rng, name, crf):
-    """Central differences of the kernel's own float64 loss, for every entry of the parameter
-    (every row of Wax the batch uses, and some it does not)."""
-    weights, X, starts, Y = small_net
+# (outputs, loss, parameter): the transition scores Wyy exist only in the CRF loss, which is
+# for typed tags (K > 1)
+GRADIENT_CASES = ([(1, "cross-entropy", name) for name in ALL_NAMES if name != "Wyy"]
+                  + [(5, loss, name) for loss in ("cross-entropy", "crf") for name in ALL_NAMES
+                     if name != "Wyy" or loss == "crf"])
+
+
+@pytest.mark.parametrize("small_net, loss, name",
+                         [pytest.param(K, loss, name, id=f"K{K}-{loss}-{name}")
+                          for K, loss, name in GRADIENT_CASES],
+                         indirect=["small_net"])
+def test_gradient_matches_finite_differences(small_net, rng, loss, name):
+    """Central differences of the float64 loss (kernel, word vectors through Wv, input and
+    output dropout), for every entry of the parameter (every row of Wax the batch uses, and
+    some it does not)."""
+    weights, X, starts, Y, V = small_net
+    crf = loss == "crf"
     K = weights["Wya"].shape[0]
-    if name == "Wyy" and not crf or crf and K == 1:
-        pytest.skip("transition scores exist only in the CRF loss, for typed tags")
     weights["Wyy"] += rng.normal(0, 0.5, size=weights["Wyy"].shape)
     allowed = np.ones((K + 1, K), dtype=np.bool_)
     if crf:
@@ -98,7 +108,7 @@ def test_gradient_matches_finite_differences(small_net, rng, name, crf):
     keep_in = dropout_keep(rng, len(X), 2 * weights["Waa"].shape[1], p=0.5)
 
     def run(w):
-        return kernel_loss_and_grads(w, X, starts, Y, keep, crf, allowed, keep_in)
+        return kernel_loss_and_grads(w, X, starts, Y, keep, crf, allowed, keep_in, V)
 
     _, grads = run(weights)
     param = weights[name]
@@ -119,16 +129,21 @@ def test_gradient_matches_finite_differences(small_net, rng, name, crf):
 
 
 def test_float32_forward_agrees_everywhere(rng):
-    """Kernel inference (float32, rational tanh), the NumPy tagging path and the reference."""
-    weights = init_weights(60, 8, 7, seed=3)
+    """Kernel inference (float32, rational tanh), the NumPy tagging path and the reference,
+    with word vectors."""
+    weights = init_weights(60, 8, 7, seed=3, vector_dim=4)
     X, starts, _ = random_batch(rng, 60, 10, [1, 4, 9, 2, 30], 7)
     N = len(X)
+    V = rng.normal(size=(N, 4)).astype(np.float32)
+    E = V @ weights["Wv"]
     A = np.zeros((N, 16), np.float32)
     P_kernel = np.zeros((N, 7), np.float32)
-    kernels.forward_probs(X, starts, *(weights[k] for k in NAMES), A, P_kernel)
-    P_numpy = forward_probs_numpy(weights, starts, input_sums(weights["Wax"], X))
+    kernels.forward_probs(X, starts, weights["Wax"], E, *(weights[k] for k in NAMES[1:]), A,
+                          P_kernel)
+    P_numpy = forward_probs_numpy(weights, starts, input_sums(weights["Wax"], X) + E)
     w64 = {k: v.astype(np.float64) for k, v in weights.items()}
-    P_ref = np.concatenate([reference.forward(X[s:e], *(w64[k] for k in NAMES))[1]
+    P_ref = np.concatenate([reference.forward(X[s:e], *(w64[k] for k in NAMES),
+                                              V=V[s:e].astype(np.float64), Wv=w64["Wv"])[1]
                             for s, e in zip(starts[:-1], starts[1:])])
     np.testing.assert_allclose(P_kernel, P_ref, atol=2e-6)
     np.testing.assert_allclose(P_numpy, P_ref, atol=2e-6)
@@ -149,18 +164,19 @@ def test_float32_tanh_approximation_is_accurate():
 
 
 def test_gradients_do_not_depend_on_thread_count(rng):
-    weights = init_weights(50, 8, 5, seed=1)
+    weights = init_weights(50, 8, 5, seed=1, vector_dim=4)
     X, starts, Y = random_batch(rng, 50, 10, rng.integers(1, 20, size=16), 5)
+    V = rng.normal(size=(len(X), 4)).astype(np.float32)
     default = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kernel_loss_and_grads(weights, X, starts, Y)
+        one = kernel_loss_and_grads(weights, X, starts, Y, V=V)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kernel_loss_and_grads(weights, X, starts, Y)
+        many = kernel_loss_and_grads(weights, X, starts, Y, V=V)
     finally:
         numba.set_num_threads(default)
     assert one[0] == many[0]
-    for name in NAMES:
+    for name in NAMES + ("Wv",):
         assert np.array_equal(one[1][name], many[1][name]), name
 
 
@@ -213,12 +229,12 @@ def test_adam_rows_updates_only_touched_rows(rng):
     assert np.all(G[[1, 4]] == 0) and np.all(G[[0, 2, 3, 5]] != 0)
 
 
+@pytest.mark.parametrize("small_net", [5], ids=["softmax"], indirect=True)
 def test_crf_loss_matches_brute_force(small_net, rng):
-    """The CRF loss against enumeration of every allowed path (tiny sentences)."""
-    weights, X, starts, Y = small_net
+    """The CRF loss against enumeration of every allowed path (tiny sentences); the CRF is for
+    typed tags, so only the softmax network."""
+    weights, X, starts, Y, _ = small_net
     K = weights["Wya"].shape[0]
-    if K == 1:
-        pytest.skip("CRF is for typed tags")
     weights["Wyy"] += rng.normal(0, 0.7, size=weights["Wyy"].shape)
     allowed = np.ones((K + 1, K), dtype=np.bool_)
     allowed[0, 2] = allowed[K, 3] = False
