@@ -42,6 +42,8 @@ class Corpus:
 def open_text(path):
     """Binary stream of a path, ``-`` being stdin."""
     if path == "-":
+        if sys.stdin is None:  # the process was started with stdin closed
+            raise BadInputError("standard input is closed", display_name(path))
         return sys.stdin.buffer
     try:
         return open(path, "rb")
@@ -65,7 +67,7 @@ def opened(path):
 
 def close_unless_stdin(stream):
     """Close a stream nertag opened; stdin is the caller's and stays open."""
-    if stream is not sys.stdin.buffer:
+    if stream is not getattr(sys.stdin, "buffer", None):
         stream.close()
 
 

@@ -110,7 +110,8 @@ def test_fuzzed_corpora_raise_only_our_error(tmp_path, data):
                 assert tag == "O" or tag[:2] in ("B-", "I-")
 
 
-def test_sigterm_in_tag_exits_130(sample_model_path):
+def test_sigterm_in_tag_exits_130_and_leaves_the_model_alone(sample_model_path):
+    before = sample_model_path.read_bytes()
     proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -118,7 +119,7 @@ def test_sigterm_in_tag_exits_130(sample_model_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert os.path.exists(sample_model_path)
+    assert sample_model_path.read_bytes() == before  # tagging only reads the model file
 
 
 def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, monkeypatch):
