@@ -418,8 +418,8 @@ def main(argv=None):
     """Entry point: Click in non-standalone mode, so Ctrl-C and SIGTERM exit 130, a closed pipe
     exits quietly, and a failing stdout is a one-line error."""
     # one BLAS thread: nertag's matrices are small, and two-thread BLAS collapses when the other
-    # core is busy; set before NumPy is first imported (a user's own setting wins). The library
-    # leaves this to its user (see nertag/__init__.py).
+    # core is busy; set before NumPy is first imported (a user's own setting wins). This is the
+    # command's own process; the library limits BLAS only inside its calls (tagger.py).
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     signal.signal(signal.SIGTERM, _terminate)
