@@ -9,6 +9,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nertag
 from nertag.cli import cli
@@ -160,6 +162,38 @@ def test_doc_to_dict_equals_the_cli_json_line(tagger, text):
     result = invoke("tag", "--format", "json", input=text + "\n")
     assert result.exit_code == 0, result.output
     assert tagger(text).to_dict() == json.loads(result.stdout)
+
+
+# pieces of random texts: names the model tags, JSON's special characters (quotes, backslash,
+# control characters, U+2028/9, a BOM), whitespace of every kind, other scripts, and the lone
+# surrogates that stand for bytes of a line that were not UTF-8
+PIECES = st.sampled_from([
+    "Angela Merkel", "Paris", "Harry Potter", "U.S.", "1,000", "it's", '"quoted"', "“curly”",
+    "back\\slash", "Zoë", "東京", "😀", "\x00", "\x01", "\x1f", "\x7f", "\x85", "\u2028",
+    "\u2029", "\ufeff", "\u00a0", "\u200b", "\t", "\r", "\n", "\x0b", "\x0c", " ", "",
+    "\udcff", "\udc80", "\ud800"])
+SEPARATORS = st.sampled_from(["", " ", "  ", "\t", " \u3000 "])
+RANDOM_TEXTS = (st.lists(st.tuples(PIECES | st.text(max_size=6), SEPARATORS), max_size=10)
+                .map(lambda pairs: "".join(piece + sep for piece, sep in pairs))
+                | st.text(max_size=40))
+
+
+def _strict(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+@settings(max_examples=400, deadline=None)
+@given(RANDOM_TEXTS)
+def test_fast_json_writer_parses_to_doc_to_dict(tagger, text):
+    """format_json (the CLI's fast text writer) and Doc.to_dict() are two code paths for one
+    JSON object: on any text, the line parses (strictly: no NaN) to exactly the dict."""
+    from nertag.formats import format_json
+    from nertag.tagger import tag_texts
+
+    line = format_json(tag_texts(tagger.model, [text])[0])
+    assert line.endswith("\n") and "\n" not in line[:-1]  # one JSON line
+    line.encode("utf-8")  # strict: no lone surrogate reaches the output
+    assert json.loads(line, parse_constant=_strict) == tagger(text).to_dict()
 
 
 def test_doc_fields(tagger):
