@@ -19,7 +19,7 @@ from itertools import islice
 
 from .formats import TaggedText
 from .metrics import Scorer
-from .tags import OUTSIDE, entity_types, map_types, to_binary, untyped
+from .tags import OUTSIDE, entity_types, map_types, output_tags, to_binary, untyped
 from .tokenize import tokenize_lazily
 
 # --------------------------------------------------------------------- records of tagging
@@ -245,7 +245,7 @@ class Tagger:
                 raise TypeError(f"each token must be a str, not {type(token).__name__}")
         with one_blas_thread():
             tags, _ = self.model.tag([list(tokens)], scores=False)[0]
-        return to_binary(tags, as_text=True) if self.model.binary else tags
+        return output_tags(tags, self.model.binary)
 
     def save(self, path):
         """Write the model file (atomically: a temporary file, then a rename)."""

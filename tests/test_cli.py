@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from nertag.cli import cli
 from nertag.modelfile import load_model
+from nertag.tagger import Tagger
 
 from .conftest import SAMPLES
 
@@ -212,6 +213,7 @@ def test_train_binary_corpus_gives_a_binary_model(tmp_path):
     (bio, _), = model.tag([tokens], scores=False)
     assert rows == [[t, "0" if tag == "O" else "1"] for t, tag in zip(tokens, bio)]
     assert set(bio) <= {"B-ENT", "I-ENT", "O"}
+    assert Tagger(model).tag_tokens(tokens) == [tag for _, tag in rows]  # the API speaks 0/1 too
 
 
 def test_train_binary_flag_on_typed_corpus(tmp_path):

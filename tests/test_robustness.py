@@ -127,7 +127,7 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
     same, line for line, as one process gives (text with empty lines and CRLF, and CoNLL)."""
     import io
 
-    from nertag import streams as tagger
+    from nertag import streams
     from nertag.modelfile import load_model
 
     model = load_model(sample_model_path)
@@ -141,9 +141,9 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
                             (text, "text", "json")):
         outputs = []
         for split_bytes in (1 << 40, 1000):  # never split, then split
-            monkeypatch.setattr(tagger, "SPLIT_BYTES", split_bytes)
+            monkeypatch.setattr(streams, "SPLIT_BYTES", split_bytes)
             out = io.BytesIO()
-            tagger.tag_stream(model, out, path=str(path), input_format=kind, output_format=fmt)
+            streams.tag_stream(model, out, path=str(path), input_format=kind, output_format=fmt)
             outputs.append(out.getvalue())
         assert outputs[0] == outputs[1]
         assert outputs[0].count(b"\n") >= 3000
