@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nertag.conll import read_conll
 from nertag.metrics import Scorer
+from nertag.tagger import gold_tags
 from nertag.tags import spans
 from nertag.training import TrainConfig, Trainer, load_knowledge
 
@@ -48,7 +49,9 @@ def train_and_score(data, row, config, limit=None):
             model = event["model"]
     seconds = time.perf_counter() - t0
     gold = read_conll(str(data / test))
-    sentences = [(s.tokens, trainer._map_tags(s.tags)) for s in gold.sentences]
+    # gold tags as `nertag eval` scores them (tagger.evaluate's rule; the triples need the
+    # predictions, so the tagging and scoring are done here)
+    sentences = [(s.tokens, gold_tags(model, s.tags, type_map)) for s in gold.sentences]
     predicted = model.tag([t for t, _ in sentences], scores=False)
     scorer = Scorer()
     triples = []

@@ -6,8 +6,9 @@
     doc.entities                           # [Entity(text='Angela Merkel', label='PER', ...), ...]
 
 Importing nertag is light: NumPy is imported when a model is first loaded, Numba only when
-training. nertag changes no process-wide setting. Its matrices are small, so one BLAS thread is
-fastest: set OPENBLAS_NUM_THREADS=1 (the ``nertag`` command does) before NumPy is imported.
+training. nertag changes no process-wide setting: its matrices are small, so one BLAS thread is
+fastest, and a Tagger's own calls run on one BLAS thread when threadpoolctl is installed (the
+previous count restored afterwards; an OPENBLAS_NUM_THREADS or MKL_NUM_THREADS you set wins).
 """
 
 __version__ = "0.1.0"

@@ -421,19 +421,34 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM ends nertag like Ctrl-C: cleanly, exit 130
 
 
+def _fill_closed_descriptors():
+    """Started with stdin, stdout or stderr closed: /dev/null takes each closed descriptor, so
+    no file nertag opens later gets it (a write meant for stdout must never land in a model
+    file). Python has left sys.stdin or sys.stdout None for them: reading a closed stdin is an
+    error (conll.open_text), and so is a closed stdout (main)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+
+
 def main(argv=None):
     """Entry point: Click in non-standalone mode, so Ctrl-C and SIGTERM exit 130, a closed pipe
     exits quietly, and a failing stdout is a one-line error."""
     # one BLAS thread: nertag's matrices are small, and two-thread BLAS collapses when the other
-    # core is busy; set before NumPy is first imported (a user's own setting wins). The library
-    # leaves this to its user (see nertag/__init__.py).
+    # core is busy; set before NumPy is first imported (a user's own setting wins). This is the
+    # command's own process; the library limits BLAS only inside its calls (tagger.py).
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     signal.signal(signal.SIGTERM, _terminate)
-    if sys.stdout is None or sys.stdin is None:  # started with a standard stream closed
-        devnull = open(os.devnull, "r+")
-        sys.stdin = sys.stdin or devnull
-        sys.stdout = sys.stdout or devnull
+    _fill_closed_descriptors()
+    if sys.stdout is None:  # started with stdout closed: the output would be lost
+        click.echo("Error: cannot write the output: standard output is closed", err=True)
+        sys.exit(1)
     try:
         code = cli.main(args=argv, prog_name="nertag", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):

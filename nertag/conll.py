@@ -42,6 +42,8 @@ class Corpus:
 def open_text(path):
     """Binary stream of a path, ``-`` being stdin."""
     if path == "-":
+        if sys.stdin is None:  # the process was started with stdin closed
+            raise BadInputError("standard input is closed", display_name(path))
         return sys.stdin.buffer
     try:
         return open(path, "rb")
@@ -65,7 +67,7 @@ def opened(path):
 
 def close_unless_stdin(stream):
     """Close a stream nertag opened; stdin is the caller's and stays open."""
-    if stream is not sys.stdin.buffer:
+    if stream is not getattr(sys.stdin, "buffer", None):
         stream.close()
 
 
@@ -202,30 +204,29 @@ def read_conll(path, with_tags=True, encoding="utf-8"):
                 columns = split_columns(line)
                 tokens.append(columns[0])
                 if with_tags:
-                    tags.append(_checked_tag(columns, name, number))
-                    _check_form(forms, "tag", tags[-1], f"{name}:{number}")
+                    if len(columns) < 2:
+                        raise BadInputError(f"token {columns[0]!r} has no tag column",
+                                            f"{name}:{number}")
+                    tags.append(_checked_tag(forms, "tag", columns[-1], f"{name}:{number}"))
             sentences.append(Sentence(tokens, to_bio(tags) if with_tags else None, lines, first))
     if with_tags and not sentences:
         raise BadInputError("no sentences found (is the file empty?)", name)
     return Corpus(name, sentences, forms.get("tag"))
 
 
-def _check_form(forms, which, tag, where):
-    """The one check that a file does not mix 0/1 tags with prefixed ones: ``forms`` holds the
-    form first seen of each kind of tag (``which``: "tag", "gold" or "predicted")."""
+def _checked_tag(forms, which, column, where):
+    """The tag of a column, checked: of a known form, and the form first seen in the file for
+    this kind of tag (``which``: "tag", "gold" or "predicted"; ``forms`` holds those first
+    forms), so no file mixes 0/1 tags with prefixed ones."""
+    tag = column.strip()
     kind = tag_family(tag)
+    if kind is None:
+        what = "" if which == "tag" else which + " "
+        raise BadInputError(f"unknown {what}tag {tag!r} (expected O, B-X/I-X, E-X/S-X, or 0/1)",
+                            where)
     if forms.setdefault(which, kind) != kind:
         raise BadInputError(f"{which} {tag!r} mixes {kind} tags into a file of {forms[which]} "
                             "tags", where)
-
-
-def _checked_tag(columns, name, number):
-    if len(columns) < 2:
-        raise BadInputError(f"token {columns[0]!r} has no tag column", f"{name}:{number}")
-    tag = columns[-1].strip()
-    if tag_family(tag) is None:
-        raise BadInputError(f"unknown tag {tag!r} (expected O, B-X/I-X, E-X/S-X, or 0/1)",
-                            f"{name}:{number}")
     return tag
 
 
@@ -243,12 +244,8 @@ def read_predictions(path, encoding="utf-8"):
                 if len(columns) < 3:
                     raise BadInputError("expected at least 3 columns: token ... gold predicted",
                                         f"{name}:{number}")
-                for which, tag, out in (("gold", columns[-2].strip(), gold),
-                                        ("predicted", columns[-1].strip(), pred)):
-                    if tag_family(tag) is None:
-                        raise BadInputError(f"unknown {which} tag {tag!r}", f"{name}:{number}")
-                    _check_form(forms, which, tag, f"{name}:{number}")
-                    out.append(tag)
+                gold.append(_checked_tag(forms, "gold", columns[-2], f"{name}:{number}"))
+                pred.append(_checked_tag(forms, "predicted", columns[-1], f"{name}:{number}"))
             pairs.append((to_bio(gold), to_bio(pred)))
     if not pairs:
         raise BadInputError("no sentences found (is the file empty?)", name)

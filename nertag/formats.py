@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 
 from .decode import entity_spans
-from .tags import OUTSIDE, bio_spans, to_binary
+from .tags import OUTSIDE, bio_spans, output_tags, to_binary
 from .tokenize import token_offsets
 
 SCORED_FORMATS = frozenset({"json"})  # formats that print the model's scores
@@ -43,7 +43,7 @@ class TaggedText:
 
     def output_tags(self):
         """Tags as the model speaks them: 0/1 for a binary model, BIO otherwise."""
-        return to_binary(self.tags, as_text=True) if self.binary_model else self.tags
+        return output_tags(self.tags, self.binary_model)
 
 
 def format_inline(record):

@@ -361,11 +361,6 @@ def read_vectors_npy(npy_path, words_path):
 
 # ---------------------------------------------------------------------------- gazetteer
 
-def _valid_words(words):
-    """True when every word is one whitespace-free, non-empty piece (as entry words are)."""
-    return all(w.split() == [w] for w in words)
-
-
 class Gazetteer:
     """Name lists: lower-cased entries of 1..MAX_NGRAM words -> tuple of types."""
 

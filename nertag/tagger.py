@@ -12,12 +12,14 @@ Nothing here prints; training reports progress through an optional callback.
 
 import math
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 
 from .formats import TaggedText
 from .metrics import Scorer
-from .tags import OUTSIDE, entity_types, map_types, to_binary, untyped
+from .tags import OUTSIDE, entity_types, map_types, output_tags, to_binary, untyped
 from .tokenize import tokenize_lazily
 
 # --------------------------------------------------------------------- records of tagging
@@ -122,6 +124,55 @@ class Doc:
         return cls(record.text, tokens, entities)
 
 
+# ------------------------------------------------------------------------ one BLAS thread
+
+# nertag's matrices are small: one BLAS thread is fastest, and two collapse when the other core
+# is busy. The ``nertag`` command sets OPENBLAS_NUM_THREADS=1 before NumPy starts; a program
+# using the library gets one BLAS thread during the Tagger's own calls only, through
+# threadpoolctl when it is installed (not a dependency), and its settings back afterwards.
+_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_blas = {"controller": None, "users": 0, "limiter": None}
+_blas_lock = threading.Lock()
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the loaded BLAS libraries, made once; False without
+    threadpoolctl, or when the user has chosen a BLAS thread count in the environment."""
+    if _blas["controller"] is None:
+        controller = False
+        if not any(var in os.environ for var in _THREAD_VARIABLES):
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:
+                pass
+            else:
+                controller = ThreadpoolController()
+        _blas["controller"] = controller
+    return _blas["controller"]
+
+
+@contextmanager
+def one_blas_thread():
+    """BLAS limited to one thread inside (see above); threads tagging at once share one limit,
+    lifted when the last of them leaves, so the user's own setting always comes back."""
+    controller = _blas_controller()
+    if not controller:
+        yield
+        return
+    with _blas_lock:
+        if _blas["users"] == 0:
+            _blas["limiter"] = controller.limit(limits=1, user_api="blas")
+        _blas["users"] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas["users"] -= 1
+            if _blas["users"] == 0:
+                _blas["limiter"].restore_original_limits()
+                _blas["limiter"] = None
+
+
 # ------------------------------------------------------------------------------- the Tagger
 
 
@@ -163,7 +214,8 @@ class Tagger:
     def __call__(self, text):
         """Tokenize and tag one text (one record, as one line of ``nertag tag``)."""
         _check_text(text)
-        return Doc.from_record(tag_texts(self.model, [text])[0])
+        with one_blas_thread():
+            return Doc.from_record(tag_texts(self.model, [text])[0])
 
     def pipe(self, texts, batch_size=1000):
         """Docs of an iterable of texts, lazily, tagged ``batch_size`` at a time."""
@@ -179,7 +231,9 @@ class Tagger:
                 return
             for text in batch:
                 _check_text(text, "each item of pipe()")
-            yield from map(Doc.from_record, tag_texts(self.model, batch))
+            with one_blas_thread():  # not held while the caller works on the Docs
+                docs = [Doc.from_record(record) for record in tag_texts(self.model, batch)]
+            yield from docs
 
     def tag_tokens(self, tokens):
         """Tags of a sentence already split into tokens."""
@@ -189,8 +243,9 @@ class Tagger:
         for token in tokens:
             if not isinstance(token, str):
                 raise TypeError(f"each token must be a str, not {type(token).__name__}")
-        tags, _ = self.model.tag([list(tokens)], scores=False)[0]
-        return to_binary(tags, as_text=True) if self.model.binary else tags
+        with one_blas_thread():
+            tags, _ = self.model.tag([list(tokens)], scores=False)[0]
+        return output_tags(tags, self.model.binary)
 
     def save(self, path):
         """Write the model file (atomically: a temporary file, then a rename)."""
@@ -203,7 +258,8 @@ class Tagger:
         from .conll import read_conll
 
         gold = read_conll(os.fspath(corpus), encoding=encoding)
-        return evaluate(self.model, gold.sentences, map).as_dict()
+        with one_blas_thread():
+            return evaluate(self.model, gold.sentences, map).as_dict()
 
 
 def load(path=None):

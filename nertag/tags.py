@@ -144,6 +144,11 @@ def to_binary(tags, as_text=False):
     return [zero if t == OUTSIDE or t == "0" else one for t in tags]
 
 
+def output_tags(tags, binary):
+    """BIO tags as a model speaks them: 0/1 (strings) for a binary model, else unchanged."""
+    return to_binary(tags, as_text=True) if binary else tags
+
+
 def untyped(tags):
     """BIO tags seen as the binary task: each entity a run of B-ENT I-ENT ... (its type and any
     boundary between adjacent entities of the 0/1 view lost, as the lecture's Y loses them)."""

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nertag
 from nertag.cli import cli
@@ -55,11 +57,143 @@ def test_loading_imports_no_numba_rich_or_click():
     assert out.strip() == "[]"
 
 
+def test_tagging_leaves_the_environment_and_blas_threads_as_they_were():
+    code = ("import os; before = dict(os.environ); import nertag; "
+            "tagger = nertag.load(); tagger('Angela Merkel visited Paris.'); "
+            "list(tagger.pipe(['Paris', 'Berlin'])); "
+            "print(dict(os.environ) == before, "
+            "[k for k in os.environ if k.endswith('_NUM_THREADS')])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, cwd=ROOT).stdout
+    assert out.strip() == "True []"
+
+
+class FakeThreadpoolctl:
+    """threadpoolctl as the Tagger uses it: a controller whose limit() is recorded."""
+
+    def __init__(self):
+        self.calls = []  # ("limit", kwargs) and ("restore",), in order
+        fake = self
+
+        class Limiter:
+            def restore_original_limits(self):
+                fake.calls.append(("restore",))
+
+        class ThreadpoolController:
+            def limit(self, **kwargs):
+                fake.calls.append(("limit", kwargs))
+                return Limiter()
+
+        self.ThreadpoolController = ThreadpoolController
+
+
+@pytest.fixture
+def blas_state(monkeypatch):
+    """The Tagger's BLAS limiter made afresh, with no thread count in the environment."""
+    from nertag import tagger as tagger_module
+
+    monkeypatch.setitem(tagger_module._blas, "controller", None)
+    for var in tagger_module._THREAD_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    return tagger_module._blas
+
+
+def test_tagger_calls_run_on_one_blas_thread_with_threadpoolctl(tagger, monkeypatch,
+                                                                blas_state):
+    fake = FakeThreadpoolctl()
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    one_call = [("limit", {"limits": 1, "user_api": "blas"}), ("restore",)]
+    tagger("Angela Merkel visited Paris.")
+    assert fake.calls == one_call
+    fake.calls.clear()
+    docs = tagger.pipe(["Paris", "Berlin", "Rome"], batch_size=2)
+    next(docs)
+    assert fake.calls == one_call  # lifted while the caller holds a Doc
+    list(docs)
+    assert fake.calls == one_call * 2
+    fake.calls.clear()
+    tagger.tag_tokens(["Paris"])
+    tagger.evaluate(SAMPLES / "test.conll")
+    assert fake.calls == one_call * 2
+    assert blas_state["users"] == 0 and blas_state["limiter"] is None
+
+
+def test_blas_is_left_alone_without_threadpoolctl_or_with_a_user_setting(tagger, monkeypatch,
+                                                                        blas_state):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails: not installed
+    assert tagger("Paris").tags == ["B-LOC"]
+    assert blas_state["controller"] is False
+    fake = FakeThreadpoolctl()
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    monkeypatch.setitem(blas_state, "controller", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")  # the user's choice wins
+    assert tagger("Paris").tags == ["B-LOC"]
+    assert fake.calls == [] and blas_state["controller"] is False
+
+
+def test_threads_tagging_at_once_share_one_blas_limit(monkeypatch, blas_state):
+    import threading
+
+    from nertag.tagger import one_blas_thread
+
+    fake = FakeThreadpoolctl()
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    inside, leave = threading.Barrier(3), threading.Event()
+
+    def work():
+        with one_blas_thread():
+            inside.wait(timeout=10)
+            leave.wait(timeout=10)
+
+    workers = [threading.Thread(target=work) for _ in range(2)]
+    for w in workers:
+        w.start()
+    inside.wait(timeout=10)
+    assert [c[0] for c in fake.calls] == ["limit"] and blas_state["users"] == 2
+    leave.set()
+    for w in workers:
+        w.join(timeout=10)
+    assert [c[0] for c in fake.calls] == ["limit", "restore"] and blas_state["users"] == 0
+
+
 @pytest.mark.parametrize("text", TEXTS)
 def test_doc_to_dict_equals_the_cli_json_line(tagger, text):
     result = invoke("tag", "--format", "json", input=text + "\n")
     assert result.exit_code == 0, result.output
     assert tagger(text).to_dict() == json.loads(result.stdout)
+
+
+# pieces of random texts: names the model tags, JSON's special characters (quotes, backslash,
+# control characters, U+2028/9, a BOM), whitespace of every kind, other scripts, and the lone
+# surrogates that stand for bytes of a line that were not UTF-8
+PIECES = st.sampled_from([
+    "Angela Merkel", "Paris", "Harry Potter", "U.S.", "1,000", "it's", '"quoted"', "“curly”",
+    "back\\slash", "Zoë", "東京", "😀", "\x00", "\x01", "\x1f", "\x7f", "\x85", "\u2028",
+    "\u2029", "\ufeff", "\u00a0", "\u200b", "\t", "\r", "\n", "\x0b", "\x0c", " ", "",
+    "\udcff", "\udc80", "\ud800"])
+SEPARATORS = st.sampled_from(["", " ", "  ", "\t", " \u3000 "])
+RANDOM_TEXTS = (st.lists(st.tuples(PIECES | st.text(max_size=6), SEPARATORS), max_size=10)
+                .map(lambda pairs: "".join(piece + sep for piece, sep in pairs))
+                | st.text(max_size=40))
+
+
+def _strict(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+@settings(max_examples=400, deadline=None)
+@given(RANDOM_TEXTS)
+def test_fast_json_writer_parses_to_doc_to_dict(tagger, text):
+    """format_json (the CLI's fast text writer) and Doc.to_dict() are two code paths for one
+    JSON object: on any text, the line parses (strictly: no NaN) to exactly the dict."""
+    from nertag.formats import format_json
+    from nertag.tagger import tag_texts
+
+    line = format_json(tag_texts(tagger.model, [text])[0])
+    assert line.endswith("\n") and "\n" not in line[:-1]  # one JSON line
+    line.encode("utf-8")  # strict: no lone surrogate reaches the output
+    assert json.loads(line, parse_constant=_strict) == tagger(text).to_dict()
 
 
 def test_doc_fields(tagger):

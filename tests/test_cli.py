@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from nertag.cli import cli
 from nertag.modelfile import load_model
+from nertag.tagger import Tagger
 
 from .conftest import SAMPLES
 
@@ -205,9 +206,14 @@ def test_train_binary_corpus_gives_a_binary_model(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_model(out)
     assert model.binary and model.tagset == ["0", "1"]
-    conll = invoke("tag", "-m", out, "-f", "conll", "Harry Potter")
-    assert [line.split("\t")[1] for line in conll.output.split("\n") if line] in (
-        [a, b] for a in "01" for b in "01")
+    tokens = "Harry Potter met Ron Weasley in Hogsmeade .".split()
+    conll = invoke("tag", "-m", out, "-f", "conll", " ".join(tokens))
+    rows = [line.split("\t") for line in conll.output.split("\n") if line]
+    # the model's own BIO tags (B-ENT/I-ENT/O), spoken as the lecture's 0/1 by the CLI
+    (bio, _), = model.tag([tokens], scores=False)
+    assert rows == [[t, "0" if tag == "O" else "1"] for t, tag in zip(tokens, bio)]
+    assert set(bio) <= {"B-ENT", "I-ENT", "O"}
+    assert Tagger(model).tag_tokens(tokens) == [tag for _, tag in rows]  # the API speaks 0/1 too
 
 
 def test_train_binary_flag_on_typed_corpus(tmp_path):

@@ -24,8 +24,8 @@ def invoke(*args, input=None):
 
 def test_resume_refuses_another_corpus_with_the_same_feature_count(tmp_path):
     upper = tmp_path / "upper.conll"
-    upper.write_text((SAMPLES / "train.conll").read_text().upper().replace("\tB-", "\tB-")
-                     .replace("# NERTAG", "# nertag"))
+    # the same sentences and tags (a tag upper-cased is itself), the tokens upper-cased
+    upper.write_text((SAMPLES / "train.conll").read_text().upper())
     common = ["--max-features", "20", "--hidden", "4", "-q", "--checkpoint", tmp_path / "ck"]
     assert invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "1",
                   *common).exit_code == 0
@@ -134,11 +134,25 @@ def test_full_disk_on_stdout_is_one_line(sample_model_path):
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("Error: cannot write")
 
 
-def test_closed_stdin_and_stdout_do_not_crash(sample_model_path):
-    proc = subprocess.run(NERTAG + ["tag", "-m", str(sample_model_path)], stdin=None,
-                          capture_output=True, text=True, close_fds=True,
-                          preexec_fn=lambda: __import__("os").close(0))
-    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+def _run_with_closed(redirects, *args):
+    """``nertag ARGS`` started with standard streams closed by a shell (``0<&-``, ``1>&-``)."""
+    return subprocess.run(["bash", "-c", f'exec "$@" {redirects}', "bash", *NERTAG, *args],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def test_closed_stdin_and_stdout_are_one_line_errors(sample_model_path):
+    model = ["-m", str(sample_model_path)]
+    both = _run_with_closed("0<&- 1>&-", "tag", *model)
+    assert both.returncode == 1
+    assert both.stderr == "Error: cannot write the output: standard output is closed\n"
+    no_stdin = _run_with_closed("0<&-", "tag", *model)
+    assert no_stdin.returncode == 1 and no_stdin.stdout == ""
+    assert no_stdin.stderr == "Error: <stdin>: standard input is closed\n"
+    # TEXT arguments need no stdin: tagged as usual
+    text = _run_with_closed("0<&-", "tag", *model, "Harry Potter met Ron")
+    assert (text.returncode, text.stdout, text.stderr) == (
+        0, "[PER Harry Potter] met [PER Ron]\n", "")
 
 
 def test_crf_marginals_survive_huge_transition_scores():

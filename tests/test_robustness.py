@@ -110,7 +110,8 @@ def test_fuzzed_corpora_raise_only_our_error(tmp_path, data):
                 assert tag == "O" or tag[:2] in ("B-", "I-")
 
 
-def test_sigterm_in_tag_exits_130(sample_model_path):
+def test_sigterm_in_tag_exits_130_and_leaves_the_model_alone(sample_model_path):
+    before = sample_model_path.read_bytes()
     proc = subprocess.Popen(NERTAG + ["tag", "-m", str(sample_model_path)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -118,7 +119,7 @@ def test_sigterm_in_tag_exits_130(sample_model_path):
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 130
-    assert os.path.exists(sample_model_path)
+    assert sample_model_path.read_bytes() == before  # tagging only reads the model file
 
 
 def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, monkeypatch):
@@ -126,7 +127,7 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
     same, line for line, as one process gives (text with empty lines and CRLF, and CoNLL)."""
     import io
 
-    from nertag import streams as tagger
+    from nertag import streams
     from nertag.modelfile import load_model
 
     model = load_model(sample_model_path)
@@ -140,9 +141,9 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
                             (text, "text", "json")):
         outputs = []
         for split_bytes in (1 << 40, 1000):  # never split, then split
-            monkeypatch.setattr(tagger, "SPLIT_BYTES", split_bytes)
+            monkeypatch.setattr(streams, "SPLIT_BYTES", split_bytes)
             out = io.BytesIO()
-            tagger.tag_stream(model, out, path=str(path), input_format=kind, output_format=fmt)
+            streams.tag_stream(model, out, path=str(path), input_format=kind, output_format=fmt)
             outputs.append(out.getvalue())
         assert outputs[0] == outputs[1]
         assert outputs[0].count(b"\n") >= 3000

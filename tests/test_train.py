@@ -190,16 +190,38 @@ def test_recorded_dev_f1_is_what_the_saved_weights_score():
     assert trainer.evaluate(fresh)["f1"] == pytest.approx(best.meta["dev_scores"]["f1"])
 
 
-def test_case_augmentation_trains_on_cased_copies():
-    trainer, events = run_trainer(epochs=1, case_augment=0.5)
+def _batch_rows(monkeypatch, **overrides):
+    """Train one epoch and return the trainer and the feature-id rows of every token that the
+    epoch's batches fed to the network (no word dropout, so rows are as encoded)."""
+    from nertag import training
+
+    rows, epoch = [], training._Batches.epoch
+
+    def recording(self, rng):
+        for batch in epoch(self, rng):
+            rows.extend(map(tuple, batch[0].tolist()))
+            yield batch
+
+    monkeypatch.setattr(training._Batches, "epoch", recording)
+    trainer, events = run_trainer(epochs=1, word_dropout=0.0, **overrides)
     assert events[-1]["event"] == "done" and trainer.best_model is not None
+    return trainer, rows
+
+
+def test_case_augmentation_trains_on_cased_copies(monkeypatch):
+    trainer, rows = _batch_rows(monkeypatch, case_augment=1.0)  # every sentence recased
     model = trainer.best_model
-    lower, upper = trainer._case_variants(model)
-    tokens = [t for toks, _ in trainer.train_sentences for t in toks]
-    i = tokens.index("Harry")
-    assert upper[i].tolist() == model.featurizer.encode(["HARRY"])[0].tolist()
-    assert lower[i].tolist() == model.featurizer.encode(["harry"])[0].tolist()
-    assert upper[i, 1] == lower[i, 1] == model.features.index("l:harry")  # shared lower form
+    n_tokens = sum(len(toks) for toks, _ in trainer.train_sentences)
+    assert len(rows) == n_tokens  # each sentence once an epoch
+    seen = set(rows)
+    harry, lower, upper = (tuple(model.featurizer.encode([w])[0].tolist())
+                           for w in ("Harry", "harry", "HARRY"))
+    assert len({harry, lower, upper}) == 3
+    assert lower in seen and upper in seen and harry not in seen
+    # the lower-cased (2/3) and UPPER-CASED (1/3) copies share the lower-case feature
+    assert upper[1] == lower[1] == model.features.index("l:harry")
+    _, plain = _batch_rows(monkeypatch, case_augment=0.0)
+    assert harry in set(plain) and upper not in set(plain)
 
 
 def test_input_dropout_changes_training_and_is_echoed(tmp_path):
