@@ -51,7 +51,7 @@ def train_and_score(data, row, config, limit=None):
     gold = read_conll(str(data / test))
     # gold tags as `nertag eval` scores them (tagger.evaluate's rule; the triples need the
     # predictions, so the tagging and scoring are done here)
-    sentences = [(s.tokens, gold_tags(model, s.tags, type_map)) for s in gold.sentences]
+    sentences = [(s.tokens, gold_tags(model.binary, s.tags, type_map)) for s in gold.sentences]
     predicted = model.tag([t for t, _ in sentences], scores=False)
     scorer = Scorer()
     triples = []

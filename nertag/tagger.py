@@ -270,11 +270,12 @@ def load(path=None):
 # -------------------------------------------------------------------------------- scoring
 
 
-def gold_tags(model, tags, type_map=None):
-    """Gold BIO tags as a model is scored on them: types renamed by ``type_map`` (a type
-    mapped to O dropped), and for a binary model the lecture's task (entities as runs of 1s)."""
+def gold_tags(binary, tags, type_map=None):
+    """Gold BIO tags as a model is trained and scored on them: types renamed by ``type_map``
+    (a type mapped to O dropped), and for a ``binary`` model the lecture's task (entities as
+    runs of 1s)."""
     tags = map_types(tags, type_map)
-    return untyped(tags) if model.binary else tags
+    return untyped(tags) if binary else tags
 
 
 def evaluate(model, pairs, type_map=None):
@@ -286,7 +287,7 @@ def evaluate(model, pairs, type_map=None):
     results = model.tag([tokens for tokens, _ in pairs], scores=False)
     scorer = Scorer()
     for (_, gold), (predicted, _) in zip(pairs, results):
-        scorer.add(gold_tags(model, gold, type_map), predicted)
+        scorer.add(gold_tags(model.binary, gold, type_map), predicted)
     return scorer
 
 

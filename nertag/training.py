@@ -32,8 +32,8 @@ from .errors import BadInputError, NertagError
 from .features import build_features, encode_tags
 from .model import BINARY_TAGSET, MAX_RUN, Model
 from .modelfile import today, write_npz_atomic
-from .tagger import evaluate
-from .tags import bio_tagset, entity_types, map_types, to_binary, to_bio, untyped
+from .tagger import evaluate, gold_tags
+from .tags import bio_tagset, entity_types, to_binary, to_bio
 
 CHECKPOINT_VERSION = 3  # 2: the config holds input_dropout; 3: word vectors and name lists
 SHIPPED = "shipped"  # TrainConfig.vectors: the word vectors that ship with nertag
@@ -176,9 +176,10 @@ class Trainer:
     """Holds the state of one training run; ``run()`` yields progress events (dicts)."""
 
     def __init__(self, train_corpora, dev_corpus=None, config=None, type_map=None,
-                 checkpoint_dir=None, resume=False, knowledge=(None, None)):
+                 checkpoint_dir=None, resume=False, knowledge=None):
         self.config = replace(config) if config else TrainConfig()  # the caller's stays as given
-        self.vectors, self.names = knowledge  # from load_knowledge; None for one left out
+        # (vectors, names) from load_knowledge (loaded here when not given); None for one off
+        self.vectors, self.names = knowledge or load_knowledge(self.config)
         self.type_map = dict(type_map or {})
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
@@ -194,9 +195,7 @@ class Trainer:
     # ------------------------------------------------------------------ data preparation
 
     def _map_tags(self, tags):
-        if self.config.binary:  # the lecture's view, as `nertag eval` scores it: runs of 1s
-            return untyped(tags)
-        return map_types(tags, self.type_map)
+        return gold_tags(self.config.binary, tags, self.type_map)
 
     def _prepare(self, train_corpora, dev_corpus):
         cfg = self.config
