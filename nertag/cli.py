@@ -130,36 +130,54 @@ def _reader_went_away():
               help="Score this file's last two columns (gold, predicted) without a model, "
                    "like conlleval.")
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
-              help="Rename a gold entity type, or drop it with TYPE=O (repeatable).")
+              help="Rename an entity type in the gold and the predictions, or drop it with "
+                   "TYPE=O (repeatable).")
+@click.option("--errors", "n_errors", type=click.IntRange(0), default=0, metavar="N",
+              help="Also show the first N wrong spans, each in its sentence with the gold and "
+                   "predicted entities bracketed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_encoding_option
-def eval_(corpus, model_path, predictions_path, type_map, as_json, encoding):
-    """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules)."""
-    from .conll import read_conll
-    from .tagger import evaluate, evaluate_predictions, missing_types
+def eval_(corpus, model_path, predictions_path, type_map, n_errors, as_json, encoding):
+    """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules), with a
+    confusion table of entity types over overlapping gold and predicted spans."""
+    from .conll import display_name, read_conll
+    from .report import eval_report, extra_types, wrong_spans
+    from .tagger import missing_types, predict_gold, read_gold_predictions
 
     if predictions_path and corpus:
         raise click.UsageError("give a CORPUS or --predictions FILE, not both")
     codec = _codec(encoding)
+    mapping = _type_map(type_map)
     if predictions_path:
-        scorer = _run(evaluate_predictions, predictions_path, _type_map(type_map), codec)
+        name = display_name(predictions_path)
+        items = _run(read_gold_predictions, predictions_path, mapping, codec)
     elif corpus:
+        name = display_name(corpus)
         model = _load(model_path)
         gold = _run(read_conll, corpus, encoding=codec)
-        mapping = _type_map(type_map)
         lacking = missing_types(model, gold.sentences, mapping)
         if lacking:
             click.echo(f"warning: the model does not tag {', '.join(lacking)} (its types: "
                        f"{', '.join(model.types)}): those entities score 0; rename them with "
                        "--map TYPE=NEW", err=True)
-        scorer = _run(evaluate, model, gold.sentences, mapping)
+        items = predict_gold(model, gold.sentences, mapping)
     else:
         raise click.UsageError("give a CORPUS to tag and score, or --predictions FILE")
-    result = scorer.as_dict()
+    result = eval_report(items)
+    extra = extra_types(result)
+    if extra:
+        click.echo(f"warning: {', '.join(extra)} predicted but never in the gold data: each "
+                   f"such entity is a false positive; drop them with "
+                   f"{' '.join('--map ' + t + '=O' for t in extra)}", err=True)
+    errors = wrong_spans(items, n_errors, name) if n_errors else None
     if as_json:
+        if errors is not None:
+            result["errors"] = errors
         click.echo(json.dumps(result, sort_keys=True))
     else:
         _print_scores(result)
+        if errors is not None:
+            _print_wrong_spans(errors, n_errors)
 
 
 def _print_scores(result):
@@ -181,6 +199,36 @@ def _print_scores(result):
     console = Console()
     console.print(table)
     console.print(f"token accuracy {result['token_accuracy']:.4f}")
+    console.print(_confusion_table(result["confusion"]))
+
+
+def _confusion_table(conf):
+    """Rows gold types, then spurious; columns predicted types, then missed and boundary."""
+    from rich.table import Table
+
+    table = Table(title="entity types of overlapping spans: gold (rows) by predicted (columns)",
+                  caption=f"{conf['correct']} exact, {conf['type_errors']} type errors, "
+                          f"{conf['boundary_errors']} boundary errors (same type, other span), "
+                          f"{conf['missed']} missed, {conf['spurious']} spurious")
+    table.add_column("gold \\ predicted")
+    for column in conf["types"] + ["missed", "boundary"]:
+        table.add_column(column, justify="right")
+    for row in conf["types"] + ["spurious"]:
+        cells = conf["table"][row]
+        table.add_row(row, *(str(cells.get(col, "")) for col in conf["types"] + ["missed"]),
+                      str(conf["boundary"].get(row, "")),
+                      style="bold" if row == "spurious" else None)
+    return table
+
+
+def _print_wrong_spans(errors, wanted):
+    from .report import format_wrong_span
+
+    n = len(errors)
+    shown = ("the first" if n == 1 else f"the first {n}") if n == wanted else f"all {n}"
+    click.echo(f"\n{shown} wrong span{'s' if n > 1 else ''}:" if n else "\nno wrong spans")
+    for error in errors:
+        click.echo(format_wrong_span(error), nl=False)
 
 
 # ------------------------------------------------------------------------------ train
