@@ -81,8 +81,10 @@ def cli():
 @click.option("--input-format", type=click.Choice(["text", "conll"]), default="text",
               show_default=True, help="Raw text, one record a line; or CoNLL, token first.")
 @click.option("-f", "--format", "output_format",
-              type=click.Choice(["inline", "conll", "json", "binary"]), default="inline",
-              show_default=True, help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1.")
+              type=click.Choice(["inline", "conll", "json", "binary", "html"]),
+              default="inline", show_default=True,
+              help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1, or one HTML page "
+                   "(self-contained: entities coloured by type, scores in tooltips).")
 @_encoding_option
 def tag(text, model_path, input_path, input_format, output_format, encoding):
     """Tag TEXT arguments, else each line of the input (one output record per input line)."""

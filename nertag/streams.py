@@ -21,7 +21,7 @@ from .conll import (
     sentence_blocks,
 )
 from .errors import BadInputError, NertagError
-from .formats import FORMATTERS, SCORED_FORMATS
+from .formats import FORMATTERS, SCORED_FORMATS, format_footer, format_header
 from .tagger import tag_sentences, tag_texts
 
 READ_CHUNK = 1 << 20
@@ -198,7 +198,21 @@ def tag_stream(model, out, texts=None, path="-", input_format="text", output_for
     """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
     ``out`` is a binary stream; bytes of the input that were not UTF-8 are written back as they
     came. A large regular file is tagged in two halves by two processes (both cores), the
-    second half's output following the first's. Returns the number of records written."""
+    second half's output following the first's. A format with a header and a footer (HTML)
+    has the header written first and the footer last. Returns the number of records written."""
+    _write_text(out, format_header(output_format, model.types))
+    n = _tag_stream(model, out, texts, path, input_format, output_format, encoding)
+    _write_text(out, format_footer(output_format))
+    return n
+
+
+def _write_text(out, text):
+    if text:
+        out.write(text.encode("utf-8"))
+        out.flush()
+
+
+def _tag_stream(model, out, texts, path, input_format, output_format, encoding):
     if not texts and hasattr(os, "fork"):
         size = regular_file_size(path)
         split = (split_offset(path, size // 2, input_format == "conll")
