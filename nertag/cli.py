@@ -85,13 +85,27 @@ def cli():
               default="inline", show_default=True,
               help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1, or one HTML page "
                    "(self-contained: entities coloured by type, scores in tooltips).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Tag on a Dask cluster: a scheduler (tcp://host:8786) or 'local' (one "
+                   "worker process a core). Needs -i (a path or glob, any fsspec URL) and "
+                   "--output-dir, and nertag[dask].")
+@click.option("--output-dir", type=click.Path(file_okay=False),
+              help="With --dask: write one file here per input file, same name, the format's "
+                   "suffix (.txt .conll .jsonl .html).")
+@click.option("--block-size", default="8M", show_default=True, metavar="BYTES",
+              help="With --dask: a file larger than this is split (at line ends, CoNLL: "
+                   "between sentences) into pieces of about this size, tagged in parallel.")
 @_encoding_option
-def tag(text, model_path, input_path, input_format, output_format, encoding):
+def tag(text, model_path, input_path, input_format, output_format, dask_address, output_dir,
+        block_size, encoding):
     """Tag TEXT arguments, else each line of the input (one output record per input line)."""
     from .streams import tag_stream
 
     if text and input_path is not None:
         raise click.UsageError("give TEXT arguments or -i FILE, not both")
+    if dask_address or output_dir:
+        return _tag_on_dask(text, model_path, input_path, input_format, output_format,
+                            dask_address, output_dir, block_size, encoding)
     input_path = input_path or "-"
     codec = _codec(encoding)
     model = _load(model_path)
@@ -106,6 +120,68 @@ def tag(text, model_path, input_path, input_format, output_format, encoding):
              input_format=input_format, output_format=output_format, encoding=codec)
     except BrokenPipeError:
         _reader_went_away()
+
+
+def _tag_on_dask(text, model_path, pattern, input_format, output_format, address, output_dir,
+                 block_size, encoding):
+    """``nertag tag --dask ADDRESS -i GLOB --output-dir DIR``: see nertag/dask.py."""
+    if not address:
+        raise click.UsageError("--output-dir goes with --dask ADDRESS")
+    if text or not pattern or pattern == "-":
+        raise click.UsageError("--dask tags files: give -i PATH-OR-GLOB (not TEXT or stdin)")
+    if not output_dir:
+        raise click.UsageError("--dask needs --output-dir DIR")
+    block_bytes = _byte_size(block_size)
+    codec = _codec(encoding)
+    _load(model_path)  # a missing or bad model: its one-line error, exit 3, before Dask starts
+    try:
+        from . import dask as on_dask
+    except ImportError:
+        raise click.ClickException("--dask needs Dask: pip install 'nertag[dask]'") from None
+    progress = _ByteProgress() if _is_terminal(sys.stderr) else None
+    try:
+        _run(on_dask.tag_files, address, pattern, output_dir, model_path=model_path,
+             input_format=input_format, output_format=output_format, encoding=codec,
+             block_bytes=block_bytes, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _byte_size(text):
+    """``8M``, ``512K``, ``1G`` or a number of bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    value = text.strip().upper().removesuffix("B")
+    scale = units.get(value[-1:], 1)
+    number = value[:-1] if value[-1:] in units else value
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 8M, 512K, 100000)",
+                                 param_hint="--block-size")
+    return size
+
+
+class _ByteProgress:
+    """A live bar on stderr (a terminal only): bytes of the input written out."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress(BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                                 transient=True, console=_stderr_console())
+        self.task = None
+        self.progress.start()
+
+    def __call__(self, done, total):
+        if self.task is None:
+            self.task = self.progress.add_task("tag", total=total)
+        self.progress.update(self.task, completed=done)
+
+    def close(self):
+        self.progress.stop()
 
 
 def _is_terminal(stream):
