@@ -84,7 +84,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--only-dask", action="store_true",
+                        help="Only the rows of tagging on Dask (nertag tag --dask).")
     args = parser.parse_args()
+    if args.only_dask:
+        print_rows(dask_rows(args))
+        return
     from nertag.modelfile import default_model_path, load_model
 
     model = load_model(default_model_path())
@@ -139,6 +144,9 @@ def main():
                      ", ".join(f"{mb:.0f} MB at {n:,} tokens" for n, mb in rss),
                      "flat, <= 300 MB"))
 
+        # ---- tagging on Dask against one `nertag tag -i`
+        rows += dask_rows(args)
+
         # ---- training throughput (JIT cache warm: compile excluded)
         rows += train_rows(args, sentences)
 
@@ -151,7 +159,14 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    print_rows(rows)
+
+
+def print_rows(rows):
     print(f"nertag speed benchmark on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if not rows:
+        print("(no rows)")
+        return
     width = max(len(r[0]) for r in rows)
     for what, figure, goal in rows:
         print(f"{what:<{width}}  {figure}   [{goal}]")
@@ -185,6 +200,59 @@ def train_rows(args, sentences):
                      f"{max(rates):,.0f}; {flops / 1e9:.1f} GFLOP/s = "
                      f"{100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak)",
                      "target >= 150k tokens/s"))
+    return rows
+
+
+DASK_TOKENS = 5_000_000
+
+
+def dask_rows(args):
+    """tokens/s tagging one file of >= 5M GMB tokens (a sentence a line) with `nertag tag -i`
+    (one process, or two for a file this large) and on Dask: a LocalCluster of 1 and of 2
+    single-threaded worker processes (started before the clock: a running cluster), and
+    `--dask local` (which starts and stops its cluster inside the time). Skipped without the
+    GMB data or without Dask."""
+    gmb = Path(args.data) / "gmb"
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        return [("tag on Dask", "skipped: Dask is not installed (pip install nertag[dask])", "")]
+    if not gmb.exists():
+        return [("tag on Dask", f"skipped: {gmb} is absent", "")]
+    from nertag.conll import read_conll
+
+    sentences = []
+    for name in ("train.conll", "dev.conll", "test.conll"):
+        sentences += [s.tokens for s in read_conll(str(gmb / name), with_tags=False).sentences]
+    chosen, n_tokens = take_tokens(sentences, DASK_TOKENS)
+    work = Path(tempfile.mkdtemp(prefix="nertag-bench-dask-"))
+    rows = []
+    try:
+        text = work / "gmb5m.txt"
+        text.write_text("".join(" ".join(s) + "\n" for s in chosen))
+        size = f"{n_tokens:,} tokens, {text.stat().st_size / 1e6:.0f} MB"
+        secs = run([NERTAG, "tag", "-i", str(text), "-f", "json"],
+                   stdout=open(work / "single.jsonl", "wb"))
+        rows.append((f"tag -f json, {size}: `nertag tag -i FILE`",
+                     f"{n_tokens / secs:,.0f} tokens/s ({secs:.1f} s)", "the baseline"))
+        for workers in (1, 2):
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None, silence_logs=40) as cluster:
+                out = work / f"out{workers}"
+                secs = run([NERTAG, "tag", "-i", str(text), "-f", "json", "--dask",
+                            cluster.scheduler_address, "--output-dir", str(out)])
+            same = (out / "gmb5m.jsonl").read_bytes() == (work / "single.jsonl").read_bytes()
+            rows.append((f"tag -f json, {size}: `nertag tag --dask tcp://... ` "
+                         f"({workers} worker{'s' if workers > 1 else ''}, running)",
+                         f"{n_tokens / secs:,.0f} tokens/s ({secs:.1f} s)",
+                         "output equal" if same else "OUTPUT DIFFERS"))
+        secs = run([NERTAG, "tag", "-i", str(text), "-f", "json", "--dask", "local",
+                    "--output-dir", str(work / "outlocal")])
+        rows.append((f"tag -f json, {size}: `nertag tag --dask local` ({os.cpu_count()} "
+                     "workers, cluster start and stop included)",
+                     f"{n_tokens / secs:,.0f} tokens/s ({secs:.1f} s)", "no target"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return rows
 
 

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _API = {
     "load": "tagger", "Tagger": "tagger", "Doc": "tagger", "Token": "tagger",
     "Entity": "tagger", "train": "training", "NertagError": "errors", "BadInputError": "errors",
-    "BadModelError": "errors",
+    "BadModelError": "errors", "render_html": "tagger",
 }
 __all__ = sorted(_API)
 

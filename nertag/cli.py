@@ -81,15 +81,31 @@ def cli():
 @click.option("--input-format", type=click.Choice(["text", "conll"]), default="text",
               show_default=True, help="Raw text, one record a line; or CoNLL, token first.")
 @click.option("-f", "--format", "output_format",
-              type=click.Choice(["inline", "conll", "json", "binary"]), default="inline",
-              show_default=True, help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1.")
+              type=click.Choice(["inline", "conll", "json", "binary", "html"]),
+              default="inline", show_default=True,
+              help="Output: bracketed text, token<TAB>tag, JSON lines, 0/1, or one HTML page "
+                   "(self-contained: entities coloured by type, scores in tooltips).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Tag on a Dask cluster: a scheduler (tcp://host:8786) or 'local' (one "
+                   "worker process a core). Needs -i (a path or glob, any fsspec URL) and "
+                   "--output-dir, and nertag[dask].")
+@click.option("--output-dir", type=click.Path(file_okay=False),
+              help="With --dask: write one file here per input file, same name, the format's "
+                   "suffix (.txt .conll .jsonl .html).")
+@click.option("--block-size", default="8M", show_default=True, metavar="BYTES",
+              help="With --dask: a file larger than this is split (at line ends, CoNLL: "
+                   "between sentences) into pieces of about this size, tagged in parallel.")
 @_encoding_option
-def tag(text, model_path, input_path, input_format, output_format, encoding):
+def tag(text, model_path, input_path, input_format, output_format, dask_address, output_dir,
+        block_size, encoding):
     """Tag TEXT arguments, else each line of the input (one output record per input line)."""
     from .streams import tag_stream
 
     if text and input_path is not None:
         raise click.UsageError("give TEXT arguments or -i FILE, not both")
+    if dask_address or output_dir:
+        return _tag_on_dask(text, model_path, input_path, input_format, output_format,
+                            dask_address, output_dir, block_size, encoding)
     input_path = input_path or "-"
     codec = _codec(encoding)
     model = _load(model_path)
@@ -104,6 +120,68 @@ def tag(text, model_path, input_path, input_format, output_format, encoding):
              input_format=input_format, output_format=output_format, encoding=codec)
     except BrokenPipeError:
         _reader_went_away()
+
+
+def _tag_on_dask(text, model_path, pattern, input_format, output_format, address, output_dir,
+                 block_size, encoding):
+    """``nertag tag --dask ADDRESS -i GLOB --output-dir DIR``: see nertag/dask.py."""
+    if not address:
+        raise click.UsageError("--output-dir goes with --dask ADDRESS")
+    if text or not pattern or pattern == "-":
+        raise click.UsageError("--dask tags files: give -i PATH-OR-GLOB (not TEXT or stdin)")
+    if not output_dir:
+        raise click.UsageError("--dask needs --output-dir DIR")
+    block_bytes = _byte_size(block_size)
+    codec = _codec(encoding)
+    _load(model_path)  # a missing or bad model: its one-line error, exit 3, before Dask starts
+    try:
+        from . import dask as on_dask
+    except ImportError:
+        raise click.ClickException("--dask needs Dask: pip install 'nertag[dask]'") from None
+    progress = _ByteProgress() if _is_terminal(sys.stderr) else None
+    try:
+        _run(on_dask.tag_files, address, pattern, output_dir, model_path=model_path,
+             input_format=input_format, output_format=output_format, encoding=codec,
+             block_bytes=block_bytes, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _byte_size(text):
+    """``8M``, ``512K``, ``1G`` or a number of bytes."""
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    value = text.strip().upper().removesuffix("B")
+    scale = units.get(value[-1:], 1)
+    number = value[:-1] if value[-1:] in units else value
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 8M, 512K, 100000)",
+                                 param_hint="--block-size")
+    return size
+
+
+class _ByteProgress:
+    """A live bar on stderr (a terminal only): bytes of the input written out."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress(BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                                 transient=True, console=_stderr_console())
+        self.task = None
+        self.progress.start()
+
+    def __call__(self, done, total):
+        if self.task is None:
+            self.task = self.progress.add_task("tag", total=total)
+        self.progress.update(self.task, completed=done)
+
+    def close(self):
+        self.progress.stop()
 
 
 def _is_terminal(stream):
@@ -130,36 +208,54 @@ def _reader_went_away():
               help="Score this file's last two columns (gold, predicted) without a model, "
                    "like conlleval.")
 @click.option("--map", "type_map", multiple=True, metavar="TYPE=NEW",
-              help="Rename a gold entity type, or drop it with TYPE=O (repeatable).")
+              help="Rename an entity type in the gold and the predictions, or drop it with "
+                   "TYPE=O (repeatable).")
+@click.option("--errors", "n_errors", type=click.IntRange(0), default=0, metavar="N",
+              help="Also show the first N wrong spans, each in its sentence with the gold and "
+                   "predicted entities bracketed.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @_encoding_option
-def eval_(corpus, model_path, predictions_path, type_map, as_json, encoding):
-    """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules)."""
-    from .conll import read_conll
-    from .tagger import evaluate, evaluate_predictions, missing_types
+def eval_(corpus, model_path, predictions_path, type_map, n_errors, as_json, encoding):
+    """Score a model on a gold CORPUS (entity-level P/R/F1 by conlleval's rules), with a
+    confusion table of entity types over overlapping gold and predicted spans."""
+    from .conll import display_name, read_conll
+    from .report import eval_report, extra_types, wrong_spans
+    from .tagger import missing_types, predict_gold, read_gold_predictions
 
     if predictions_path and corpus:
         raise click.UsageError("give a CORPUS or --predictions FILE, not both")
     codec = _codec(encoding)
+    mapping = _type_map(type_map)
     if predictions_path:
-        scorer = _run(evaluate_predictions, predictions_path, _type_map(type_map), codec)
+        name = display_name(predictions_path)
+        items = _run(read_gold_predictions, predictions_path, mapping, codec)
     elif corpus:
+        name = display_name(corpus)
         model = _load(model_path)
         gold = _run(read_conll, corpus, encoding=codec)
-        mapping = _type_map(type_map)
         lacking = missing_types(model, gold.sentences, mapping)
         if lacking:
             click.echo(f"warning: the model does not tag {', '.join(lacking)} (its types: "
                        f"{', '.join(model.types)}): those entities score 0; rename them with "
                        "--map TYPE=NEW", err=True)
-        scorer = _run(evaluate, model, gold.sentences, mapping)
+        items = predict_gold(model, gold.sentences, mapping)
     else:
         raise click.UsageError("give a CORPUS to tag and score, or --predictions FILE")
-    result = scorer.as_dict()
+    result = eval_report(items)
+    extra = extra_types(result)
+    if extra:
+        click.echo(f"warning: {', '.join(extra)} predicted but never in the gold data: each "
+                   f"such entity is a false positive; drop them with "
+                   f"{' '.join('--map ' + t + '=O' for t in extra)}", err=True)
+    errors = wrong_spans(items, n_errors, name) if n_errors else None
     if as_json:
+        if errors is not None:
+            result["errors"] = errors
         click.echo(json.dumps(result, sort_keys=True))
     else:
         _print_scores(result)
+        if errors is not None:
+            _print_wrong_spans(errors, n_errors)
 
 
 def _print_scores(result):
@@ -181,6 +277,36 @@ def _print_scores(result):
     console = Console()
     console.print(table)
     console.print(f"token accuracy {result['token_accuracy']:.4f}")
+    console.print(_confusion_table(result["confusion"]))
+
+
+def _confusion_table(conf):
+    """Rows gold types, then spurious; columns predicted types, then missed and boundary."""
+    from rich.table import Table
+
+    table = Table(title="entity types of overlapping spans: gold (rows) by predicted (columns)",
+                  caption=f"{conf['correct']} exact, {conf['type_errors']} type errors, "
+                          f"{conf['boundary_errors']} boundary errors (same type, other span), "
+                          f"{conf['missed']} missed, {conf['spurious']} spurious")
+    table.add_column("gold \\ predicted")
+    for column in conf["types"] + ["missed", "boundary"]:
+        table.add_column(column, justify="right")
+    for row in conf["types"] + ["spurious"]:
+        cells = conf["table"][row]
+        table.add_row(row, *(str(cells.get(col, "")) for col in conf["types"] + ["missed"]),
+                      str(conf["boundary"].get(row, "")),
+                      style="bold" if row == "spurious" else None)
+    return table
+
+
+def _print_wrong_spans(errors, wanted):
+    from .report import format_wrong_span
+
+    n = len(errors)
+    shown = ("the first" if n == 1 else f"the first {n}") if n == wanted else f"all {n}"
+    click.echo(f"\n{shown} wrong span{'s' if n > 1 else ''}:" if n else "\nno wrong spans")
+    for error in errors:
+        click.echo(format_wrong_span(error), nl=False)
 
 
 # ------------------------------------------------------------------------------ train

@@ -230,23 +230,26 @@ def _checked_tag(forms, which, column, where):
     return tag
 
 
-def read_predictions(path, encoding="utf-8"):
+def read_predictions(path, encoding="utf-8", with_tokens=False):
     """A conlleval input: per sentence, (gold tags, predicted tags) from the last two columns,
-    each normalised to BIO."""
+    each normalised to BIO; with ``with_tokens``, (tokens, gold tags, predicted tags, number
+    of the first line)."""
     name = display_name(path)
     lines = _all_lines(path, name, encoding)
     pairs, forms = [], {}
     for blocks in sentence_blocks(lines, 2):
         for first, lines in blocks:
-            gold, pred = [], []
+            gold, pred, tokens = [], [], []
             for number, line in enumerate(lines, first):
                 columns = split_columns(line)
+                tokens.append(columns[0])
                 if len(columns) < 3:
                     raise BadInputError("expected at least 3 columns: token ... gold predicted",
                                         f"{name}:{number}")
                 gold.append(_checked_tag(forms, "gold", columns[-2], f"{name}:{number}"))
                 pred.append(_checked_tag(forms, "predicted", columns[-1], f"{name}:{number}"))
-            pairs.append((to_bio(gold), to_bio(pred)))
+            pairs.append((tokens, to_bio(gold), to_bio(pred), first) if with_tokens
+                         else (to_bio(gold), to_bio(pred)))
     if not pairs:
         raise BadInputError("no sentences found (is the file empty?)", name)
     return pairs

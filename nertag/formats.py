@@ -14,7 +14,7 @@ from .decode import entity_spans
 from .tags import OUTSIDE, bio_spans, output_tags, to_binary
 from .tokenize import token_offsets
 
-SCORED_FORMATS = frozenset({"json"})  # formats that print the model's scores
+SCORED_FORMATS = frozenset({"json", "html"})  # formats that print the model's scores
 
 
 @dataclass
@@ -136,5 +136,35 @@ def _has_surrogates(text):
     return _SURROGATE.search(text) is not None
 
 
+def format_html(record):
+    """A paragraph of the HTML page: entities marked in their type's colour (htmlview.py)."""
+    from .htmlview import paragraph
+
+    return paragraph(record.text, record.entities())
+
+
 FORMATTERS = {"inline": format_inline, "conll": format_conll, "json": format_json,
-              "binary": format_binary}
+              "binary": format_binary, "html": format_html}
+
+# the file name suffix of each format (``nertag tag --output-dir``)
+SUFFIXES = {"inline": ".txt", "conll": ".conll", "json": ".jsonl", "binary": ".txt",
+            "html": ".html"}
+
+
+def format_header(output_format, labels):
+    """What a whole output starts with, before its first record: the page header for HTML
+    (its legend lists ``labels``, the model's types), nothing for the line formats."""
+    if output_format != "html":
+        return ""
+    from .htmlview import page_header
+
+    return page_header(labels)
+
+
+def format_footer(output_format):
+    """What a whole output ends with, after its last record."""
+    if output_format != "html":
+        return ""
+    from .htmlview import PAGE_FOOTER
+
+    return PAGE_FOOTER

@@ -21,13 +21,13 @@ from .conll import (
     sentence_blocks,
 )
 from .errors import BadInputError, NertagError
-from .formats import FORMATTERS, SCORED_FORMATS
+from .formats import FORMATTERS, SCORED_FORMATS, format_footer, format_header
 from .tagger import tag_sentences, tag_texts
 
 READ_CHUNK = 1 << 20
 
 
-def iter_line_batches(path, span=None, encoding="utf-8"):
+def iter_line_batches(path, span=None, encoding="utf-8", stream=None):
     """Batches of lines from a file or stdin as soon as they arrive: ``(number of the first
     line, [lines])``, line ends removed. ``span=(start, stop)`` reads only those bytes of a
     regular file (``stop`` None: to the end); line numbers then count from the span's start.
@@ -35,9 +35,13 @@ def iter_line_batches(path, span=None, encoding="utf-8"):
     Each read takes what is available (up to READ_CHUNK bytes), so a file is read in large
     batches while an interactive pipe gets each line answered when it comes. Text to tag is
     decoded leniently: bytes that are not UTF-8 become lone surrogates, written back unchanged.
+    ``stream``: a binary file already open (any seekable one for a span, e.g. an fsspec file)
+    to read instead of opening ``path``, which then only names it in messages; it is left open.
     """
     name = display_name(path)
-    stream = open_text(path) if span is None else open(_regular_file(path), "rb")
+    given = stream
+    if stream is None:
+        stream = open_text(path) if span is None else open(_regular_file(path), "rb")
     read = getattr(stream, "read1", stream.read)  # read1: what is there, at most one syscall
     if span is not None:
         stream.seek(span[0])
@@ -78,7 +82,7 @@ def iter_line_batches(path, span=None, encoding="utf-8"):
             if number == 1 and complete.startswith(UTF16_BOMS) and not (span and span[0]):
                 raise BadInputError(UTF16_MESSAGE, f"{name}:1")
             text = complete.decode(encoding, "surrogateescape")
-            if number == 1 and text.startswith("\ufeff"):
+            if number == 1 and text.startswith("\ufeff") and not (span and span[0]):
                 text = text[1:]
             lines = text.split("\n")
             if lines[-1] == "":
@@ -90,7 +94,8 @@ def iter_line_batches(path, span=None, encoding="utf-8"):
             if not chunk:
                 break
     finally:
-        close_unless_stdin(stream)
+        if given is None:
+            close_unless_stdin(stream)
 
 
 def _more_waiting(stream):
@@ -137,8 +142,13 @@ def split_offset(path, around, conll):
     """A byte offset near ``around`` where a second reader can start: just after a line end,
     or for CoNLL after a blank line (a sentence boundary). None if there is none after it."""
     with open(_regular_file(path), "rb") as stream:
-        stream.seek(around)
-        data = stream.read(1 << 22)
+        return boundary_after(stream, around, conll)
+
+
+def boundary_after(stream, around, conll):
+    """``split_offset`` in a seekable binary stream (a local file, or one fsspec opened)."""
+    stream.seek(around)
+    data = stream.read(1 << 22)
     marks = (b"\n\n", b"\n\r\n") if conll else (b"\n",)
     found = [data.find(m) for m in marks]
     found = [(at, len(m)) for at, m in zip(found, marks) if at >= 0]
@@ -148,10 +158,10 @@ def split_offset(path, around, conll):
     return around + at + size
 
 
-def iter_conll_batches(path, span=None, encoding="utf-8"):
+def iter_conll_batches(path, span=None, encoding="utf-8", stream=None):
     """Batches of tag-less Sentences (token = first column, lines kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
-    for blocks in sentence_blocks(iter_line_batches(path, span, encoding), 0):
+    for blocks in sentence_blocks(iter_line_batches(path, span, encoding, stream), 0):
         yield [Sentence(_first_columns(lines), None, lines, first)
                for first, lines in blocks]
 
@@ -179,17 +189,17 @@ SPLIT_BYTES = 1 << 21
 
 
 def iter_tagged(model, texts=None, path="-", input_format="text", span=None, encoding="utf-8",
-                scores=True):
+                scores=True, stream=None):
     """Batches of TaggedText records: of ``texts`` if given, else of each line (or, for
-    ``input_format="conll"``, each sentence) of ``path`` as it arrives (of the byte ``span``
-    of a regular file, if given)."""
+    ``input_format="conll"``, each sentence) of ``path`` (or of the open ``stream``) as it
+    arrives (of the byte ``span`` of a regular file, if given)."""
     if texts:
         yield tag_texts(model, list(texts), scores)
     elif input_format == "conll":
-        for sentences in iter_conll_batches(path, span=span, encoding=encoding):
+        for sentences in iter_conll_batches(path, span=span, encoding=encoding, stream=stream):
             yield tag_sentences(model, sentences, scores)
     else:
-        for _, lines in iter_line_batches(path, span, encoding):
+        for _, lines in iter_line_batches(path, span, encoding, stream):
             yield tag_texts(model, lines, scores)
 
 
@@ -198,7 +208,21 @@ def tag_stream(model, out, texts=None, path="-", input_format="text", output_for
     """Tag and write, flushing after every batch so a pipeline that stays open gets its answers.
     ``out`` is a binary stream; bytes of the input that were not UTF-8 are written back as they
     came. A large regular file is tagged in two halves by two processes (both cores), the
-    second half's output following the first's. Returns the number of records written."""
+    second half's output following the first's. A format with a header and a footer (HTML)
+    has the header written first and the footer last. Returns the number of records written."""
+    _write_text(out, format_header(output_format, model.types))
+    n = _tag_stream(model, out, texts, path, input_format, output_format, encoding)
+    _write_text(out, format_footer(output_format))
+    return n
+
+
+def _write_text(out, text):
+    if text:
+        out.write(text.encode("utf-8"))
+        out.flush()
+
+
+def _tag_stream(model, out, texts, path, input_format, output_format, encoding):
     if not texts and hasattr(os, "fork"):
         size = regular_file_size(path)
         split = (split_offset(path, size // 2, input_format == "conll")

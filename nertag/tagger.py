@@ -110,6 +110,15 @@ class Doc:
         return {"text": self.text, "tokens": [t.to_dict() for t in self.tokens],
                 "entities": [e.to_dict() for e in self.entities]}
 
+    def to_html(self):
+        """This text as an HTML fragment (one ``<p>``): each entity marked in the colour of its
+        type, its label beside it and its score in a tooltip; the text is escaped. A paragraph
+        of ``nertag tag --format html``; ``nertag.render_html`` makes a page of several."""
+        from .htmlview import paragraph
+
+        return paragraph(self.text, [(e.start, e.end, e.label, e.score)
+                                     for e in self.entities])
+
     @classmethod
     def from_record(cls, record):
         """The Doc of a TaggedText record (scores must have been computed)."""
@@ -256,10 +265,23 @@ class Tagger:
     def evaluate(self, corpus, map=None, encoding="utf-8"):  # noqa: A002 - the CLI's --map
         """Score the model on a gold CoNLL file: the dict that ``nertag eval --json`` prints."""
         from .conll import read_conll
+        from .report import eval_report
 
         gold = read_conll(os.fspath(corpus), encoding=encoding)
         with one_blas_thread():
-            return evaluate(self.model, gold.sentences, map).as_dict()
+            return eval_report(predict_gold(self.model, gold.sentences, map))
+
+
+def render_html(docs, title="nertag", labels=None):
+    """A self-contained HTML page (a str) of Docs, a paragraph each, with a legend of
+    ``labels`` (default: the entity types found in the docs). It needs no network and runs no
+    script: CSS inline, the text escaped."""
+    from .htmlview import render_page
+
+    docs = list(docs)
+    if labels is None:
+        labels = sorted({e.label for doc in docs for e in doc.entities})
+    return render_page([doc.to_html() for doc in docs], labels, title)
 
 
 def load(path=None):
@@ -283,12 +305,22 @@ def evaluate(model, pairs, type_map=None):
     trainer's dev set): tag the tokens of each ``(tokens, gold tags)`` pair (or Sentence) and
     score them by conlleval's rules, the gold types renamed by ``type_map`` first. Returns a
     Scorer."""
-    pairs = [(p.tokens, p.tags) if hasattr(p, "tokens") else p for p in pairs]
-    results = model.tag([tokens for tokens, _ in pairs], scores=False)
     scorer = Scorer()
-    for (_, gold), (predicted, _) in zip(pairs, results):
-        scorer.add(gold_tags(model.binary, gold, type_map), predicted)
+    for _, gold, predicted, _ in predict_gold(model, pairs, type_map):
+        scorer.add(gold, predicted)
     return scorer
+
+
+def predict_gold(model, pairs, type_map=None):
+    """``(tokens, gold tags, predicted tags, line)`` of each ``(tokens, gold tags)`` pair (or
+    Sentence, whose ``line`` is kept; else 0), both tag lists as they are scored: types renamed
+    by ``type_map`` in the gold and the predictions alike (so a model of four types can be
+    scored on a corpus of three with ``{"MISC": "O"}``)."""
+    pairs = [(p.tokens, p.tags, p.line) if hasattr(p, "tokens") else (*p, 0) for p in pairs]
+    results = model.tag([tokens for tokens, _, _ in pairs], scores=False)
+    return [(tokens, gold_tags(model.binary, gold, type_map), map_types(predicted, type_map),
+             line)
+            for (tokens, gold, line), (predicted, _) in zip(pairs, results)]
 
 
 def missing_types(model, sentences, type_map=None):
@@ -297,14 +329,23 @@ def missing_types(model, sentences, type_map=None):
     if model.binary:
         return []
     gold = {t for s in sentences for t in entity_types(map_types(s.tags, type_map))}
-    return sorted(gold - set(model.types) - {OUTSIDE})
+    predicted = {(type_map or {}).get(t, t) for t in model.types}
+    return sorted(gold - predicted - {OUTSIDE})
 
 
 def evaluate_predictions(path, type_map=None, encoding="utf-8"):
     """Score a file whose last two columns are gold and predicted tags (like conlleval), the
-    gold types renamed by ``type_map`` first."""
-    from .conll import read_predictions
+    types of both renamed by ``type_map`` first."""
     from .metrics import score
 
-    return score((map_types(gold, type_map), pred)
-                 for gold, pred in read_predictions(path, encoding))
+    return score((gold, pred) for _, gold, pred, _ in read_gold_predictions(path, type_map,
+                                                                           encoding))
+
+
+def read_gold_predictions(path, type_map=None, encoding="utf-8"):
+    """``(tokens, gold tags, predicted tags, line)`` of each sentence of a file whose last two
+    columns are gold and predicted tags, the types of both renamed by ``type_map``."""
+    from .conll import read_predictions
+
+    return [(tokens, map_types(gold, type_map), map_types(pred, type_map), line)
+            for tokens, gold, pred, line in read_predictions(path, encoding, with_tokens=True)]

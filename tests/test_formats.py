@@ -192,7 +192,7 @@ def test_json_empty_record():
 
 
 def test_formatters_table():
-    assert set(FORMATTERS) == {"inline", "conll", "json", "binary"}
+    assert set(FORMATTERS) == {"inline", "conll", "json", "binary", "html"}
     assert FORMATTERS["inline"] is format_inline
     assert FORMATTERS["json"] is format_json
 

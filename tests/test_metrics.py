@@ -167,3 +167,68 @@ def test_prf_f1_is_harmonic_mean():
     assert c.recall == pytest.approx(0.5)
     assert c.f1 == pytest.approx(2 * 0.75 * 0.5 / 1.25)
     assert PRF().f1 == 0.0
+
+
+# ------------------------------------------------------------------ span_matches, Confusion
+# Worked by hand (token indices, end exclusive):
+#   gold  B-PER I-PER O B-LOC I-LOC I-LOC O B-ORG O    O     -> PER(0,2) LOC(3,6) ORG(7,8)
+#   pred  B-PER I-PER O B-LOC I-LOC O     O B-LOC O    B-PER -> PER(0,2) LOC(3,5) LOC(7,8)
+#                                                                PER(9,10)
+#   PER(0,2)/PER(0,2) correct; LOC(3,6)/LOC(3,5) boundary; ORG(7,8)/LOC(7,8) type;
+#   PER(9,10) spurious.
+SENTENCE = (T("B-PER I-PER O B-LOC I-LOC I-LOC O B-ORG O O"),
+            T("B-PER I-PER O B-LOC I-LOC O O B-LOC O B-PER"))
+
+
+def test_span_matches_each_kind():
+    from nertag.metrics import span_matches
+
+    assert span_matches(*SENTENCE) == [
+        ("correct", (0, 2, "PER"), (0, 2, "PER")),
+        ("boundary", (3, 6, "LOC"), (3, 5, "LOC")),
+        ("type", (7, 8, "ORG"), (7, 8, "LOC")),
+        ("spurious", None, (9, 10, "PER")),
+    ]
+
+
+def test_span_matches_missed_and_one_gold_two_predictions():
+    from nertag.metrics import span_matches
+
+    # gold ORG(0,4) "New York City Council"; predicted LOC(0,2) and ORG(2,4); gold PER(5,6)
+    # is predicted by nothing. IOB1 gold is read as conlleval reads it.
+    gold = T("I-ORG I-ORG I-ORG I-ORG O I-PER")
+    pred = T("B-LOC I-LOC B-ORG I-ORG O O")
+    assert span_matches(gold, pred) == [
+        ("type", (0, 4, "ORG"), (0, 2, "LOC")),
+        ("boundary", (0, 4, "ORG"), (2, 4, "ORG")),
+        ("missed", (5, 6, "PER"), None),
+    ]
+    assert span_matches(T("O O"), T("O O")) == []
+
+
+def test_confusion_table_counts_type_errors_and_boundaries_apart():
+    from nertag.metrics import confusion
+
+    table = confusion([SENTENCE, (T("B-PER O B-LOC"), T("B-PER O O"))]).as_dict()
+    # sentence 2: PER(0,1) correct, LOC(2,3) missed
+    assert table["types"] == ["LOC", "ORG", "PER"]
+    assert table["table"] == {
+        "LOC": {"LOC": 0, "ORG": 0, "PER": 0, "missed": 1},
+        "ORG": {"LOC": 1, "ORG": 0, "PER": 0, "missed": 0},
+        "PER": {"LOC": 0, "ORG": 0, "PER": 2, "missed": 0},
+        "spurious": {"LOC": 0, "ORG": 0, "PER": 1},
+    }
+    assert table["boundary"] == {"LOC": 1, "ORG": 0, "PER": 0}
+    assert (table["correct"], table["type_errors"], table["boundary_errors"], table["missed"],
+            table["spurious"]) == (2, 1, 1, 1, 1)
+
+
+def test_confusion_diagonal_equals_true_positives():
+    from nertag.metrics import confusion
+
+    pairs = EXAMPLE + [SENTENCE]
+    table = confusion(pairs).as_dict()
+    scores = score(pairs)
+    assert table["correct"] == scores.overall.tp
+    for t in table["types"]:
+        assert table["table"][t][t] == scores.per_type[t].tp
