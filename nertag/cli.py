@@ -369,10 +369,8 @@ def train(corpus, output, dev_paths, type_map, vectors_path, no_vectors, vectors
         raise click.UsageError("--resume needs --checkpoint DIR")
     if no_vectors and (vectors_path or options.get("names")):
         raise click.UsageError("--no-vectors goes with neither --vectors nor --names")
-    if no_vectors:
-        options["vectors"] = None
-    elif vectors_path:
-        options["vectors"] = vectors_path
+    if no_vectors or vectors_path:
+        options["vectors"] = None if no_vectors else vectors_path
     trainer = _run(make_trainer, list(corpus), list(dev_paths) or None, map=_type_map(type_map),
                    encoding=encoding, vectors_limit=vectors_limit, checkpoint=checkpoint_dir,
                    resume=resume, **options)

@@ -253,14 +253,3 @@ def read_predictions(path, encoding="utf-8", with_tokens=False):
     if not pairs:
         raise BadInputError("no sentences found (is the file empty?)", name)
     return pairs
-
-
-def read_embeddings(path, limit=None):
-    """Word vectors in word2vec's text format: an optional ``count dim`` header, then
-    ``word v1 ... vd`` a line. Returns (words, (n, d) float32), at most ``limit`` words (the
-    first ones: such files are sorted by frequency). The parsing is knowledge.read_vectors_text's.
-    """
-    from .knowledge import read_vectors_text
-
-    vectors = read_vectors_text(path, limit)
-    return vectors.words, vectors.matrix()

@@ -102,7 +102,8 @@ def make_trainer(corpus, dev=None, map=None, encoding="utf-8",  # noqa: A002
     if unknown:
         raise TypeError(f"unknown training option(s): {', '.join(unknown)} "
                         f"(known: {', '.join(sorted(fields))})")
-    config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+    # an option left as None keeps its default; vectors=None means no vectors
+    config = TrainConfig(**{k: v for k, v in options.items() if v is not None or k == "vectors"})
     codec = check_encoding(encoding)
     corpora = [read_conll(path, encoding=codec) for path in corpus_paths]
     dev_corpora = [read_conll(path, encoding=codec) for path in dev_paths] or None

@@ -107,7 +107,8 @@ def set_meta(arrays, **changes):
 
 
 @pytest.mark.parametrize("change, fragment", [
-    (lambda a: a.update(format_version=np.array(FORMAT_VERSION + 1)), "format version 2"),
+    (lambda a: a.update(format_version=np.array(FORMAT_VERSION + 1)),
+     f"format version {FORMAT_VERSION + 1}, but this nertag reads version {FORMAT_VERSION}"),
     (lambda a: a.update(format_version=np.array("1")), "not an integer"),
     (lambda a: a.pop("Wya"), "missing Wya"),
     (lambda a: a.update(Waa=np.zeros((2, 5, 5), np.float32)), "shape"),
@@ -224,7 +225,8 @@ def test_loaded_model_tags_without_dequantizing_all_of_wax(sample_model_path):
 
 def test_loaded_weights_are_a_full_mapping(sample_model_path):
     weights = load_model(sample_model_path).weights
-    assert list(weights) == ["Wax", "Waa", "ba", "Wya", "by", "Wyy"] and len(weights) == 6
+    # the sample model is trained with the shipped word vectors: Wv too
+    assert list(weights) == ["Wax", "Waa", "ba", "Wya", "by", "Wyy", "Wv"] and len(weights) == 7
     assert "Wax" in weights and weights._wax_pending
     copied = {k: v.copy() for k, v in weights.items()}  # reading the values converts Wax
     assert not weights._wax_pending and copied["Wax"].dtype == np.float32
@@ -234,7 +236,7 @@ def test_loaded_weights_are_a_full_mapping(sample_model_path):
 def test_loaded_weights_replace_and_delete_like_a_dict(sample_model_path):
     weights = load_model(sample_model_path).weights
     del weights["Wax"]  # before it was ever read
-    assert "Wax" not in weights and len(weights) == 5 and "Wax" not in list(weights)
+    assert "Wax" not in weights and len(weights) == 6 and "Wax" not in list(weights)
     with pytest.raises(KeyError):
         weights["Wax"]
     weights["Wax"] = np.zeros((3, 4), np.float32)

@@ -71,7 +71,7 @@ def test_space_separated_conll_output_feeds_eval_predictions(sample_model_path, 
     assert tagged.output.split("\n")[0] == "Harry NNP I-PER B-PER"
     scored = invoke("eval", "--predictions", "-", "--json", input=tagged.output)
     assert scored.exit_code == 0, scored.output
-    assert json.loads(scored.output)["untyped"]["gold"] == 2
+    assert json.loads(scored.stdout)["untyped"]["gold"] == 2
 
 
 def test_map_needs_both_sides():
