@@ -72,11 +72,12 @@ def peak_rss_mb(cmd, stdin_path):
     return int(proc.stdout.strip()) / 1024
 
 
-def train_flops_per_token(hidden, n_tags, n_templates):
+def train_flops_per_token(hidden, n_tags, n_templates, vector_dim=0):
     # MACs a token: per direction, forward Waa a (H^2) + backward dWaa and Waa^T dz (2 H^2);
-    # output forward and backward 3 K 2H; input row sums forward and scatter back 2 F H a dir.
-    H, K, F = hidden, n_tags, n_templates
-    macs = 2 * 3 * H * H + 3 * K * 2 * H
+    # output forward and backward 3 K 2H; word vectors Wv v forward and dWv back 2 D 2H;
+    # input row sums forward and scatter back 2 F H a direction.
+    H, K, F, D = hidden, n_tags, n_templates, vector_dim
+    macs = 2 * 3 * H * H + 3 * K * 2 * H + 2 * D * 2 * H
     return 2 * macs + 2 * 2 * F * H
 
 
@@ -176,7 +177,6 @@ def print_rows(rows):
 
 def train_rows(args, sentences):
     from nertag.conll import Corpus, Sentence
-    from nertag.features import N_TEMPLATES
     from nertag.modelfile import default_model_path, load_model
     from nertag.training import TrainConfig, Trainer
 
@@ -193,9 +193,13 @@ def train_rows(args, sentences):
         trainer = Trainer([corpus], corpus, config)
         rates = [event["tokens_per_s"] for event in trainer.run() if event["event"] == "epoch"]
         rate = statistics.median(rates)
-        flops = train_flops_per_token(config.hidden, len(trainer.tagset), N_TEMPLATES) * rate
+        model = trainer.best_model
+        flops = train_flops_per_token(config.hidden, len(trainer.tagset),
+                                      len(model.featurizer.templates),
+                                      model.vectors.dim if model.vectors else 0) * rate
         label = f"{threads} thread" if threads else f"{os.cpu_count()} threads"
-        rows.append((f"train one epoch, {n_tokens:,} tokens, hidden={config.hidden}, {label}",
+        rows.append((f"train one epoch, {n_tokens:,} tokens, hidden={config.hidden}, word "
+                     f"vectors and name lists on, {label}",
                      f"{rate:,.0f} tokens/s, median of 3 epochs (range {min(rates):,.0f}-"
                      f"{max(rates):,.0f}; {flops / 1e9:.1f} GFLOP/s = "
                      f"{100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak)",
