@@ -86,12 +86,12 @@ def crf_marginals(emissions, starts, transitions):
         a = M[K] * psi[:, 0]
         for t in range(T):
             if t:
-                a = (alpha[:, t - 1] @ step) * psi[:, t]
+                a = _rows_times(alpha[:, t - 1], step) * psi[:, t]
             c[:, t] = np.maximum(a.sum(axis=1), 1e-300)
             alpha[:, t] = a / c[:, t, None]
         beta = np.ones((B, T, K))
         for t in range(T - 2, -1, -1):
-            b = ((psi[:, t + 1] * beta[:, t + 1]) @ step_t) / c[:, t + 1, None]
+            b = _rows_times(psi[:, t + 1] * beta[:, t + 1], step_t) / c[:, t + 1, None]
             beta[:, t] = np.where(valid[:, t + 1, None], b, 1.0)  # past the end: nothing
         out[index[valid]] = alpha[valid] * beta[valid]
     return out
@@ -149,3 +149,12 @@ def entity_spans(tags, scores):
     if scores is None:
         return [(s, e, t, None) for s, e, t in bio_spans(tags)]
     return [(s, e, t, math.prod(scores[s:e])) for s, e, t in bio_spans(tags)]
+
+
+def _rows_times(X, M):
+    """X @ M for (B, K) x (K, K), summed in a fixed order for every row (a BLAS product's
+    rounding would depend on B, and so a token's score on what else shares its batch)."""
+    out = X[:, :1] * M[0]
+    for k in range(1, M.shape[0]):
+        out += X[:, k:k + 1] * M[k]
+    return out

@@ -10,7 +10,7 @@ import numpy as np
 
 from .decode import allowed_transitions, decode, decode_crf
 from .features import Featurizer
-from .nn import forward_probs_numpy, init_weights, input_sums
+from .nn import forward_probs_numpy, init_weights, input_sums, vector_inputs
 from .tags import OUTSIDE, binary_to_bio
 
 WEIGHTS = ("Wax", "Waa", "ba", "Wya", "by", "Wyy")
@@ -106,9 +106,9 @@ class Model:
             sums = (self.weights.quantized_rows(features[done:])  # (n, 2H)
                     if hasattr(self.weights, "quantized_rows")  # a loaded model's int8 Wax
                     else input_sums(self.weights["Wax"], features[done:]))
-            if self.vectors is not None:  # (n, D) unit vectors @ (D, 2H)
+            if self.vectors is not None:
                 rows = self.featurizer.string_vector_rows()[done:len(features)]
-                sums += self.vectors.unit_rows(rows) @ self.weights["Wv"]
+                sums += vector_inputs(self.vectors.unit_rows(rows), self.weights["Wv"])
             sums += self.weights["ba"].reshape(-1)
             cache[1][:, done:len(features)] = sums.reshape(len(sums), 2, self.hidden).swapaxes(0, 1)
             cache[2] = len(features)

@@ -56,6 +56,50 @@ def input_sums(Wax, X):
     return E
 
 
+# OpenBLAS multiplies small matrices (rows x N x K up to 1e6) with other kernels than large
+# ones, and their rounding differs: a sentence's scores would depend on how many sentences share
+# its batch, and a file tagged in pieces (two processes, Dask) would not give the bytes of one
+# pass. Every product of the forward pass therefore has at least blas_rows() rows (padding).
+SMALL_PRODUCT = 1_000_000
+
+
+def blas_rows(N, K):
+    """The fewest rows of an (rows, N) x (N, K) product that OpenBLAS computes like any larger
+    one (and never a matrix-vector product)."""
+    return max(2, SMALL_PRODUCT // (N * K) + 1)
+
+
+def stable_matmul(X, W):
+    """X @ W, each row's result independent of how many rows X has (see blas_rows)."""
+    need = blas_rows(*W.shape)
+    if len(X) >= need:
+        return X @ W
+    padded = np.zeros((need, X.shape[1]), dtype=X.dtype)
+    padded[:len(X)] = X
+    return (padded @ W)[:len(X)]
+
+
+def _pad_batch(valid, index, rows):
+    """A length group padded to at least ``rows`` sentences of length 0 (their steps compute
+    from input row 0 and are never read)."""
+    B, T = valid.shape
+    if B >= rows:
+        return valid, index
+    pad = rows - B
+    return (np.concatenate([valid, np.zeros((pad, T), dtype=bool)]),
+            np.concatenate([index, np.zeros((pad, T), dtype=index.dtype)]))
+
+
+def vector_inputs(V, Wv):
+    """Wv v<t> of each row of V: (n, D) @ (D, 2H) -> (n, 2H), added up dimension by dimension
+    in a fixed order, so a string's input does not depend on which other strings share its
+    batch (a BLAS product's rounding does: output would then differ with the batching)."""
+    out = np.zeros((len(V), Wv.shape[1]), dtype=np.float32)
+    for k in range(Wv.shape[0]):
+        out += V[:, k:k + 1] * Wv[k]
+    return out
+
+
 def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False, biased=False,
                         two_threads=True):
     """The network on NumPy, sentences of equal length stepped together: (N, K) probabilities
@@ -78,6 +122,7 @@ def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False, biased=
         inputs = [np.ascontiguousarray(inputs[:, d * H:(d + 1) * H]) for d in range(2)]
     biases = [None, None] if biased else list(ba)
     for _, valid, index in length_groups(starts):
+        valid, index = _pad_batch(valid, index, blas_rows(H, H))
         B, T = valid.shape
         rows = (index if ids is None else ids[index]).T  # (T, B)
         lengths = valid.sum(axis=1)
@@ -90,8 +135,8 @@ def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False, biased=
         A_bwd = backward.result()
         # logits of every padded step (cheap: sentences in a group have similar lengths),
         # then the real tokens' rows; (T*B, K)
-        out = A_fwd.reshape(T * B, H) @ WyaT[0]
-        out += A_bwd.reshape(T * B, H) @ WyaT[1]
+        out = stable_matmul(A_fwd.reshape(T * B, H), WyaT[0])
+        out += stable_matmul(A_bwd.reshape(T * B, H), WyaT[1])
         out += by
         mask = valid.T.reshape(-1)  # (T*B,) in the order of out's rows
         out = out[mask]

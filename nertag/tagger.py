@@ -136,9 +136,10 @@ class Doc:
 # ------------------------------------------------------------------------ one BLAS thread
 
 # nertag's matrices are small: one BLAS thread is fastest, and two collapse when the other core
-# is busy. The ``nertag`` command sets OPENBLAS_NUM_THREADS=1 before NumPy starts; a program
-# using the library gets one BLAS thread during the Tagger's own calls only, through
-# threadpoolctl when it is installed (not a dependency), and its settings back afterwards.
+# is busy (training beside Numba's threads ran 8x slower). The ``nertag`` command sets
+# OPENBLAS_NUM_THREADS=1 before NumPy starts; a program using the library gets one BLAS thread
+# during the Tagger's own calls and training only, through threadpoolctl, and its settings back
+# afterwards.
 _THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _blas = {"controller": None, "users": 0, "limiter": None}
 _blas_lock = threading.Lock()

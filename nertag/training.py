@@ -32,7 +32,7 @@ from .errors import BadInputError, NertagError
 from .features import build_features, encode_tags
 from .model import BINARY_TAGSET, MAX_RUN, Model
 from .modelfile import today, write_npz_atomic
-from .tagger import evaluate, gold_tags
+from .tagger import evaluate, gold_tags, one_blas_thread
 from .tags import bio_tagset, entity_types, to_binary, to_bio
 
 CHECKPOINT_VERSION = 3  # 2: the config holds input_dropout; 3: word vectors and name lists
@@ -294,7 +294,12 @@ class Trainer:
 
     def run(self):
         """Train, yielding progress events: ``start``, any ``warning``s, ``batch`` and
-        ``epoch`` events, maybe ``early_stop``, and last ``done`` (with the best model)."""
+        ``epoch`` events, maybe ``early_stop``, and last ``done`` (with the best model). BLAS
+        runs on one thread meanwhile (the word vectors' products beside Numba's threads)."""
+        with one_blas_thread():
+            yield from self._run()
+
+    def _run(self):
         cfg = self.config
         threads = self._set_threads()
         model = self._new_model()

@@ -233,3 +233,15 @@ def test_load_knowledge_follows_the_config():
     _, names = load_knowledge(TrainConfig())
     assert names.lookup(["London", "the", "Ljubljana"])[0] != ""
     assert names.lookup(["the"]) == [""]
+
+
+def test_a_sentence_scores_the_same_whatever_else_is_in_its_batch(shipped_model):
+    """A string's input (its vector part too) does not depend on which strings are new in the
+    same batch: a file tagged in pieces (two processes, Dask) gives the bytes of one pass."""
+    sentence = ["Okonkwo", "flew", "from", "Chisinau", "to", "Ljubljana", "."]
+    alone = load_model(shipped_model).tag([sentence])[0]
+    rng = np.random.default_rng(5)
+    words = knowledge.load_vectors().words
+    crowd = [[words[i] for i in rng.integers(0, 50_000, size=12)] for _ in range(300)]
+    in_crowd = load_model(shipped_model).tag(crowd[:150] + [sentence] + crowd[150:])[150]
+    assert in_crowd == alone  # the same tags and the same float scores
