@@ -8,7 +8,7 @@
 Importing nertag is light: NumPy is imported when a model is first loaded, Numba only when
 training. nertag changes no process-wide setting: its matrices are small, so one BLAS thread is
 fastest, and a Tagger's own calls and training run on one BLAS thread through threadpoolctl (the
-previous count restored afterwards; an OPENBLAS_NUM_THREADS or MKL_NUM_THREADS you set wins).
+previous count restored afterwards).
 """
 
 __version__ = "0.1.0"

@@ -140,24 +140,22 @@ class Doc:
 # OPENBLAS_NUM_THREADS=1 before NumPy starts; a program using the library gets one BLAS thread
 # during the Tagger's own calls and training only, through threadpoolctl, and its settings back
 # afterwards.
-_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _blas = {"controller": None, "users": 0, "limiter": None}
 _blas_lock = threading.Lock()
 
 
 def _blas_controller():
     """threadpoolctl's controller of the loaded BLAS libraries, made once; False without
-    threadpoolctl, or when the user has chosen a BLAS thread count in the environment."""
+    threadpoolctl. An OPENBLAS_NUM_THREADS in the environment is no sign of the loaded BLAS's
+    thread count (Dask's LocalCluster sets it in its parent process after NumPy has started):
+    the limit is applied whatever it says, and the count before it restored after."""
     if _blas["controller"] is None:
-        controller = False
-        if not any(var in os.environ for var in _THREAD_VARIABLES):
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:
-                pass
-            else:
-                controller = ThreadpoolController()
-        _blas["controller"] = controller
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _blas["controller"] = False
+        else:
+            _blas["controller"] = ThreadpoolController()
     return _blas["controller"]
 
 
