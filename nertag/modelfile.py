@@ -101,19 +101,18 @@ def load_model(path):
         raise MissingModelError("no such model file", name)
     if os.path.isdir(name):
         raise BadModelError("is a directory, not a model file", name)
+    from .knowledge import read_npz
+
     try:
-        npz = np.load(name, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
+        if _starts_with(name, b"\x93NUMPY"):
             raise BadModelError("not a nertag model (a bare array, not an .npz)", name)
-        with npz:
-            missing = KEYS - set(npz.files)
-            if missing:
-                raise BadModelError(
-                    f"not a nertag model (missing {', '.join(sorted(missing))})", name
-                )
-            arrays = {key: npz[key] for key in npz.files
-                      if key in KEYS or key == "Wv" or key.startswith((VECTOR_PREFIX,
-                                                                       NAMES_PREFIX))}
+        # stored members are memory-mapped: a short input reads the rows of Wax it meets
+        arrays = {key: array for key, array in read_npz(name).items()
+                  if key in KEYS or key == "Wv" or key.startswith((VECTOR_PREFIX, NAMES_PREFIX))}
+        missing = KEYS - set(arrays)
+        if missing:
+            raise BadModelError(f"not a nertag model (missing {', '.join(sorted(missing))})",
+                                name)
     except BadModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - a hostile file may raise anything: all refused
@@ -127,9 +126,13 @@ def load_model(path):
 
 
 def _is_zip(path):
+    return _starts_with(path, b"PK\x03\x04")
+
+
+def _starts_with(path, magic):
     try:
         with open(path, "rb") as f:
-            return f.read(4) == b"PK\x03\x04"
+            return f.read(len(magic)) == magic
     except OSError:
         return False
 
@@ -162,7 +165,7 @@ def _model_from_arrays(arrays, name):
         array = arrays[key]
         if array.dtype not in (np.float16, np.float32, np.float64):
             raise BadModelError(f"{key} has dtype {array.dtype}, expected floats", name)
-        weights[key] = np.ascontiguousarray(array, dtype=np.float32)
+        weights[key] = np.array(array, dtype=np.float32)  # small: a writable copy
     hidden = weights["Waa"].shape[-1] if weights["Waa"].ndim == 3 else -1
     n_outputs = 1 if tuple(tagset) == BINARY_TAGSET else len(tagset)
     if hidden <= 0 or config.get("hidden") != hidden:
@@ -209,7 +212,7 @@ def _vectors_of(arrays, config, weights, hidden, name):
                             f"({vectors.dim}, {2 * hidden}) float32", name)
     if not np.isfinite(Wv).all():
         raise BadModelError("Wv holds NaN or infinite values", name)
-    weights["Wv"] = np.ascontiguousarray(Wv)
+    weights["Wv"] = np.array(Wv)  # a writable copy of the mapped file
     return vectors
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from itertools import islice
 
 from .formats import TaggedText
-from .metrics import Scorer
 from .tags import OUTSIDE, entity_types, map_types, output_tags, to_binary, untyped
 from .tokenize import tokenize_lazily
 
@@ -304,6 +303,8 @@ def evaluate(model, pairs, type_map=None):
     trainer's dev set): tag the tokens of each ``(tokens, gold tags)`` pair (or Sentence) and
     score them by conlleval's rules, the gold types renamed by ``type_map`` first. Returns a
     Scorer."""
+    from .metrics import Scorer  # not on the path of tagging: a cold start skips it
+
     scorer = Scorer()
     for _, gold, predicted, _ in predict_gold(model, pairs, type_map):
         scorer.add(gold, predicted)
