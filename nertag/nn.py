@@ -91,13 +91,10 @@ def _pad_batch(valid, index, rows):
 
 
 def vector_inputs(V, Wv):
-    """Wv v<t> of each row of V: (n, D) @ (D, 2H) -> (n, 2H), added up dimension by dimension
-    in a fixed order, so a string's input does not depend on which other strings share its
-    batch (a BLAS product's rounding does: output would then differ with the batching)."""
-    out = np.zeros((len(V), Wv.shape[1]), dtype=np.float32)
-    for k in range(Wv.shape[0]):
-        out += V[:, k:k + 1] * Wv[k]
-    return out
+    """Wv v<t> of each row of V: (n, D) @ (D, 2H) -> (n, 2H), each row's result the same
+    whatever else is in V (see blas_rows): a string's input does not depend on which other
+    strings are new in its batch."""
+    return stable_matmul(np.ascontiguousarray(V, dtype=np.float32), Wv)
 
 
 def forward_probs_numpy(weights, starts, inputs, ids=None, logits=False, biased=False,
