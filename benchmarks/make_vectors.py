@@ -1,7 +1,7 @@
 """Word vectors from the training splits of ../shared/data (never a test split), to measure
-vectors made from the labelled corpora alone against the shipped GloVe ones: PPMI of a ±2-word window (context
-counts smoothed by ^0.75) over the 20,000 most frequent lower-cased words, reduced to 100
-dimensions by a randomized SVD. Writes word2vec's text format:
+vectors made from the labelled corpora alone against the shipped GloVe ones: PPMI of a
+±2-word window (context counts smoothed by ^0.75) over the 20,000 most frequent lower-cased
+words, reduced to 100 dimensions by a randomized SVD. Writes word2vec's text format:
 
     python benchmarks/make_vectors.py /tmp/vectors.txt
     python benchmarks/bench_seeds.py WikiGold --seeds 1,2,3 --set vectors='"/tmp/vectors.txt"'
