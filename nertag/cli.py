@@ -26,12 +26,12 @@ class NertagClickError(click.ClickException):
         self.exit_code = error.exit_code
 
 
-def _load(model_path):
+def _load(model_path, lazy=False):
     from .modelfile import default_model_path, load_model
 
     path = default_model_path() if model_path is None else model_path
     try:
-        return load_model(path)
+        return load_model(path, lazy=lazy)
     except NertagError as exc:
         if model_path is None and isinstance(exc, BadModelError):
             exc.message += " (the default model; rebuild it with `make model` or pass -m)"
@@ -108,7 +108,8 @@ def tag(text, model_path, input_path, input_format, output_format, dask_address,
                             dask_address, output_dir, block_size, encoding)
     input_path = input_path or "-"
     codec = _codec(encoding)
-    model = _load(model_path)
+    # TEXT arguments: a short-lived process (the model's large arrays mapped, not read)
+    model = _load(model_path, lazy=bool(text))
     if not text and input_path == "-" and _is_terminal(sys.stdin):
         click.echo("nertag: reading text to tag from standard input, a line at a time "
                    "(Ctrl-D ends it)", err=True)
@@ -329,7 +330,7 @@ def _print_wrong_spans(errors, wanted):
 @click.option("--batch-size", type=click.IntRange(1), help="Sentences a batch [32].")
 @click.option("--dropout", type=click.FloatRange(0, 0.95), help="Dropout before Wya [0.3].")
 @click.option("--input-dropout", type=click.FloatRange(0, 0.95),
-              help="Dropout on the cell's input Wax x<t> [by corpus size: 0.5 up to 100k "
+              help="Dropout on the cell's input Wax x<t> + Wv v<t> [by corpus size: 0.5 to 100k "
                    "tokens, down to 0.2 at 1M].")
 @click.option("--min-count", type=click.IntRange(1), help="Rarer features are unknown [2].")
 @click.option("--max-features", type=click.IntRange(20),
@@ -472,8 +473,8 @@ class _TrainDisplay:
                                      console=_stderr_console())
             self.progress.start()
 
-    def echo(self, text):
-        if self.quiet:
+    def echo(self, text, always=False):
+        if self.quiet and not always:  # -q hides progress, never a warning
             return
         if self.progress is not None:
             self.progress.console.print(text, markup=False, highlight=False)
@@ -513,7 +514,7 @@ class _TrainDisplay:
                       f"R {dev['recall']:.4f} F1 {dev['f1']:.4f}"
                       + ("  *best" if event["best"] else f"  (lr -> {event['lr']:.2g})"))
         elif kind == "warning":
-            self.echo(f"warning: {event['message']}")
+            self.echo(f"warning: {event['message']}", always=True)
         elif kind == "early_stop":
             self.echo(f"no dev gain for a while: stopped after epoch {event['epoch']}")
 

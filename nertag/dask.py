@@ -54,13 +54,15 @@ def worker_model(blob):
     if model is None:
         from .modelfile import load_model
 
-        path = os.path.join(tempfile.gettempdir(), f"nertag-model-{blob.digest[:32]}.npz")
-        if not os.path.exists(path):
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".npz")
+        # a file of this process's own (a shared, predictable path could hold anything), read
+        # whole into memory by load_model and then removed
+        fd, path = tempfile.mkstemp(prefix="nertag-model-", suffix=".npz")
+        try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob.data)
-            os.replace(tmp, path)
-        model = load_model(path)
+            model = load_model(path)
+        finally:
+            os.unlink(path)
         model.single_threaded = True  # one worker process a core: no helper thread
         _MODELS[blob.digest] = model
         LOADS["count"] += 1

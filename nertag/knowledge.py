@@ -34,6 +34,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -84,42 +85,70 @@ def npz_bytes(arrays):
     return buf.getvalue()
 
 
-def read_npz(path, keys=None):
-    """The arrays of the .npz at ``path`` (those in ``keys``, when given) without pickles:
-    members stored uncompressed are memory-mapped (only the pages a lookup touches are read;
-    no checksum pass over a 10 MB table), deflated ones read whole."""
+# a deflated member larger than this is refused (they hold text: a model's feature list is a
+# few MB), so a small hostile file cannot make a load allocate gigabytes
+MAX_INFLATED = 256 << 20
+
+
+def read_npz(path, keys=None, mmap=True):
+    """The arrays of the .npz at ``path`` (those in ``keys``, a set or a test of a key, when
+    given) without pickles.
+
+    With ``mmap``, members stored uncompressed are memory-mapped: only the pages a lookup
+    touches are read (a short input reads a few rows of a 10 MB table), and their checksums are
+    not checked. A mapped file must not be overwritten in place while the arrays live (a rename
+    over it is safe): for the tables that ship in the package. Without ``mmap``, every member
+    is read into memory and its CRC-32 checked, as ``np.load`` does."""
     out = {}
     with open(path, "rb") as raw, zipfile.ZipFile(raw) as z:
         for info in z.infolist():
             key = info.filename[:-len(".npy")]
-            if not info.filename.endswith(".npy") or keys is not None and key not in keys:
+            wanted = keys is None or (keys(key) if callable(keys) else key in keys)
+            if not info.filename.endswith(".npy") or not wanted:
                 continue
             if info.compress_type != zipfile.ZIP_STORED:
-                with z.open(info) as member:
+                if info.file_size > MAX_INFLATED:
+                    raise zipfile.BadZipFile(f"{info.filename} inflates to {info.file_size} "
+                                             "bytes")
+                with z.open(info) as member:  # checks the CRC-32 as it reads
                     out[key] = np.lib.format.read_array(member, allow_pickle=False)
                 continue
-            raw.seek(info.header_offset)
-            local = raw.read(30)  # the local file header: its name and extra field lengths
-            if len(local) < 30 or local[:4] != b"PK\x03\x04":
-                raise zipfile.BadZipFile(f"bad local header of {info.filename}")
-            raw.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
-                     + int.from_bytes(local[28:30], "little"))
-            version = np.lib.format.read_magic(raw)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(raw)
-            if dtype.hasobject:
-                raise ValueError(f"{key} holds Python objects (pickles), never loaded")
-            offset = raw.tell()
-            size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-            if offset + size > info.header_offset + 30 + info.file_size + 65536 or size < 0:
-                raise zipfile.BadZipFile(f"{info.filename} is larger than its zip entry")
-            if size == 0:
-                out[key] = np.zeros(shape, dtype=dtype)
-            else:
-                out[key] = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
-                                     order="F" if fortran else "C")
+            out[key] = _stored_member(raw, info, key, mmap)
     return out
+
+
+def _stored_member(raw, info, key, mmap):
+    raw.seek(info.header_offset)
+    local = raw.read(30)  # the local file header: its name and extra field lengths
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header of {info.filename}")
+    start = (info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+             + int.from_bytes(local[28:30], "little"))
+    raw.seek(start)
+    version = np.lib.format.read_magic(raw)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read_header(raw)
+    if dtype.hasobject:
+        raise ValueError(f"{key} holds Python objects (pickles), never loaded")
+    offset = raw.tell()
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size < 0 or offset - start + size != info.file_size:
+        raise zipfile.BadZipFile(f"{info.filename}: its shape does not fit its zip entry")
+    order = "F" if fortran else "C"
+    if mmap:
+        if size == 0:
+            return np.zeros(shape, dtype=dtype)
+        return np.memmap(raw, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    raw.seek(start)
+    member = np.empty(info.file_size, dtype=np.uint8)  # the .npy header and the data
+    if raw.readinto(memoryview(member)) != info.file_size:
+        raise zipfile.BadZipFile(f"{info.filename} is cut short")
+    if zlib.crc32(member) != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 for {info.filename}")
+    data = member[offset - start:]
+    return np.ndarray(shape, dtype=dtype, buffer=data, order=order) if size else \
+        np.zeros(shape, dtype=dtype)
 
 
 def read_member(path, key):
@@ -203,11 +232,18 @@ class Vectors:
         except KeyError as err:
             raise BadInputError(f"no word-vector array {err}") from None
         q, scale, words, order = got["q"], got["scale"], got["words"], got["order"]
+        name = np.asarray(name)
         if (q.ndim != 2 or q.dtype != np.int8 or scale.shape != (len(q),)
-                or words.shape != order.shape or words.dtype.kind != "S"
-                or order.size and (order.min() < 0 or order.max() >= len(q))):
-            raise BadInputError("word-vector arrays of the wrong shape or type")
-        return cls(np.asarray(name).item().decode("utf-8"), arrays=got)
+                or scale.dtype != np.float32 or not np.isfinite(scale).all()
+                or words.ndim != 1 or words.shape != order.shape or words.dtype.kind != "S"
+                or order.dtype.kind not in "iu"
+                or order.size and (order.min() < 0 or order.max() >= len(q))
+                or name.shape != () or name.dtype.kind != "S"):
+            raise BadInputError("word-vector arrays of the wrong shape, type or values")
+        try:
+            return cls(name.item().decode("utf-8"), arrays=got)
+        except UnicodeDecodeError:
+            raise BadInputError("the word vectors' name is not UTF-8") from None
 
     def save_arrays(self, prefix="vec_"):
         """Plain arrays (quantised) to store in a model file; :meth:`from_arrays` reads them."""
@@ -309,10 +345,19 @@ class Vectors:
         return out
 
     def lookup(self, strings):
-        """Row of each string, or -1: the first found of its lower-cased form, that stripped of
-        outer punctuation, that with digits made ``0``. Vectorised: one bisection per form."""
-        strings = [str(s).lower() for s in strings]
-        rows = self._find(strings)
+        """Row of each string, or -1: the first found of the string as written (vectors with
+        capitals: word2vec, fastText), its lower-cased form (GloVe is lower-case), that
+        stripped of outer punctuation, that with digits made ``0``. Vectorised: one bisection
+        per form."""
+        written = [str(s) for s in strings]
+        strings = [s.lower() for s in written]
+        rows = np.full(len(strings), -1, dtype=np.int64)
+        cased = [i for i, (w, s) in enumerate(zip(written, strings)) if w != s]
+        if cased:
+            rows[cased] = self._find([written[i] for i in cased])
+        miss = np.flatnonzero(rows < 0)
+        if miss.size:
+            rows[miss] = self._find([strings[i] for i in miss])
         for normalise in (_strip, lambda s: _DIGIT.sub("0", _strip(s))):
             miss = np.flatnonzero(rows < 0)
             if not miss.size:
@@ -599,9 +644,11 @@ class NameTable:
 
     @classmethod
     def from_arrays(cls, arrays, prefix="names_", sha256=""):
-        """A NameTable from :meth:`to_arrays`' arrays; ValueError when they do not fit (the
-        order of the keys is checked on a sample: a full pass would read 3 MB at every
-        start)."""
+        """A NameTable from :meth:`to_arrays`' arrays; ValueError when they do not fit. The
+        order of the keys is checked in full when they are in memory, on a sample when they are
+        mapped from a file (a cold start reads a few pages, not 3 MB; such a load checks no
+        checksum either)."""
+        step = 97 if isinstance(arrays[prefix + "keys"], np.memmap) else 1
         keys, kinds = np.asarray(arrays[prefix + "keys"]), np.asarray(arrays[prefix + "kinds"])
         labels_raw = np.asarray(arrays[prefix + "labels"])
         if labels_raw.dtype != np.uint8 or labels_raw.ndim != 1:
@@ -610,7 +657,7 @@ class NameTable:
         if (keys.ndim != 1 or keys.dtype.kind != "S" or kinds.shape != keys.shape
                 or kinds.dtype.kind not in "iu" or labels[0] != ""
                 or kinds.size and (kinds.min() < 0 or kinds.max() >= len(labels))
-                or keys.size > 1 and not (keys[1::97] > keys[:-1:97]).all()):
+                or keys.size > 1 and not (keys[1::step] > keys[:-1:step]).all()):
             raise ValueError("name-list arrays of the wrong shape, type or order")
         return cls(keys, kinds.astype(np.uint16), labels, sha256)
 

@@ -93,9 +93,15 @@ def write_npz_atomic(path, arrays):
         raise
 
 
-def load_model(path):
+def load_model(path, lazy=False):
     """Load and check a model file; anything that is not a nertag model of this format version
-    is refused with a BadModelError naming the file. Never unpickles."""
+    is refused with a BadModelError naming the file. Never unpickles.
+
+    The arrays are read into memory and their checksums checked. With ``lazy`` (a short-lived
+    process tagging a few texts: ``nertag tag "..."``), the large ones are memory-mapped
+    instead, unchecked, so a cold start reads only the rows of Wax its words need; the file must
+    then not be overwritten in place while the model is used (nertag's own writes rename a new
+    file over it, which is safe)."""
     name = os.fspath(path)
     if not os.path.exists(name):
         raise MissingModelError("no such model file", name)
@@ -107,8 +113,7 @@ def load_model(path):
         if _starts_with(name, b"\x93NUMPY"):
             raise BadModelError("not a nertag model (a bare array, not an .npz)", name)
         # stored members are memory-mapped: a short input reads the rows of Wax it meets
-        arrays = {key: array for key, array in read_npz(name).items()
-                  if key in KEYS or key == "Wv" or key.startswith((VECTOR_PREFIX, NAMES_PREFIX))}
+        arrays = read_npz(name, _is_model_key, mmap=lazy)
         missing = KEYS - set(arrays)
         if missing:
             raise BadModelError(f"not a nertag model (missing {', '.join(sorted(missing))})",
@@ -123,6 +128,10 @@ def load_model(path):
             reason = "it holds Python objects, which nertag never loads"
         raise BadModelError(f"corrupt or foreign model file: {reason}", name) from None
     return _model_from_arrays(arrays, name)
+
+
+def _is_model_key(key):
+    return key in KEYS or key == "Wv" or key.startswith((VECTOR_PREFIX, NAMES_PREFIX))
 
 
 def _is_zip(path):
@@ -199,13 +208,14 @@ def _vectors_of(arrays, config, weights, hidden, name):
         return None
     if not isinstance(info, dict) or "Wv" not in arrays:
         raise BadModelError("its config names word vectors, but it holds no Wv", name)
-    try:
-        if info.get("source") == SHIPPED:
-            vectors = _shipped_vectors(info, name)
-        else:
+    if info.get("source") == SHIPPED:
+        vectors = _shipped_vectors(info, name)
+    else:
+        try:
             vectors = knowledge.Vectors.from_arrays(arrays, VECTOR_PREFIX)
-    except (knowledge.BadInputError, ValueError) as exc:
-        raise BadModelError(f"its word vectors cannot be read ({exc})", name) from None
+        except (knowledge.BadInputError, ValueError, TypeError, AttributeError) as exc:
+            raise BadModelError(f"its word vectors cannot be read ({exc.args[0]})",
+                                name) from None
     Wv = arrays["Wv"]
     if Wv.dtype != np.float32 or Wv.shape != (vectors.dim, 2 * hidden):
         raise BadModelError(f"Wv has shape {Wv.shape} and dtype {Wv.dtype}, expected "

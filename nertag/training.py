@@ -51,7 +51,7 @@ class TrainConfig:
     batch_size: int = 32  # sentences
     lr: float = 0.004
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
-    input_dropout: float = None  # on Wax x<t>, the cell's input; None: by corpus size
+    input_dropout: float = None  # on Wax x<t> + Wv v<t>, the cell's input; None: by size
     word_dropout: float = 0.1  # word and lower-case features -> unknown
     feature_dropout: float = 0.0  # any single feature -> its template's unknown
     case_augment: float = 0.0  # sentences seen lower-cased (2/3) or UPPER-CASED (1/3)
@@ -105,6 +105,8 @@ def make_trainer(corpus, dev=None, map=None, encoding="utf-8",  # noqa: A002
                         f"(known: {', '.join(sorted(fields))})")
     # an option left as None keeps its default; vectors=None means no vectors
     config = TrainConfig(**{k: v for k, v in options.items() if v is not None or k == "vectors"})
+    if config.vectors in (None, "", "none") and options.get("names"):
+        raise TypeError("names=True needs word vectors: the name lists go with them")
     codec = check_encoding(encoding)
     corpora = [read_conll(path, encoding=codec) for path in corpus_paths]
     dev_corpora = [read_conll(path, encoding=codec) for path in dev_paths] or None
@@ -258,7 +260,11 @@ class Trainer:
         found = self.vectors.lookup(list(counts)) >= 0 if counts else np.zeros(0, bool)
         total = sum(counts.values())
         self.vector_share = float(np.dot(found, list(counts.values())) / total) if total else 1.0
-        if self.vector_share < VECTOR_MIN_SHARE:
+        if self.vector_share < VECTOR_MIN_SHARE and getattr(self.vectors, "source", None):
+            self.warnings.append(  # vectors the user gave are kept: they asked for them
+                f"only {self.vector_share:.0%} of the corpus's words have a vector in "
+                f"{os.path.basename(self.vectors.source)}: are they of the corpus's language?")
+        elif self.vector_share < VECTOR_MIN_SHARE:
             self.warnings.append(
                 f"only {self.vector_share:.0%} of the corpus's words have a word vector (under "
                 f"{VECTOR_MIN_SHARE:.0%}: another language?): training without vectors and name "

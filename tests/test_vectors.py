@@ -245,3 +245,82 @@ def test_a_sentence_scores_the_same_whatever_else_is_in_its_batch(shipped_model)
     crowd = [[words[i] for i in rng.integers(0, 50_000, size=12)] for _ in range(300)]
     in_crowd = load_model(shipped_model).tag(crowd[:150] + [sentence] + crowd[150:])[150]
     assert in_crowd == alone  # the same tags and the same float scores
+
+
+# ------------------------------------------------------------------ review of the model file
+
+
+def test_a_loaded_model_survives_its_file_overwritten_in_place(shipped_model, tmp_path):
+    """The arrays are read into memory (a mapped file cut short under a running tagger would
+    kill it with SIGBUS); `cp other.npz model.npz` while tagging changes nothing."""
+    path = tmp_path / "m.npz"
+    path.write_bytes(shipped_model.read_bytes())
+    model = load_model(path)
+    sentence = [["Okonkwo", "flew", "from", "Chisinau", "."]]
+    before = model.tag(sentence)
+    with open(path, "r+b") as f:  # in place: the same inode, cut short, then other bytes
+        f.truncate(0)
+        f.write(b"x" * 1000)
+    assert model.tag(sentence) == before
+
+
+@pytest.mark.parametrize("member", ["Waa.npy", "Wax.npy", "Wv.npy", "names_keys.npy"])
+def test_a_flipped_bit_in_a_stored_array_is_refused(shipped_model, tmp_path, member):
+    path = tmp_path / "flip.npz"
+    data = bytearray(shipped_model.read_bytes())
+    with zipfile.ZipFile(shipped_model) as zf:
+        info = zf.getinfo(member)
+    data[info.header_offset + 30 + len(member) + 200] ^= 0x10  # inside the array's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(BadModelError, match="bad CRC-32"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda a: a.update(vec_name=np.array(3)), "name"),
+    (lambda a: a.update(vec_order=a["vec_order"].astype("S8")), "order"),
+    (lambda a: a.update(vec_scale=np.full_like(a["vec_scale"], np.nan)), "scale"),
+    (lambda a: a.update(vec_words=a["vec_words"].reshape(1, -1)), "words"),
+])
+def test_broken_carried_vectors_are_a_bad_model(tmp_path, change, what):
+    corpus_words = sorted({t.lower() for s in read_conll(TRAIN).sentences for t in s.tokens})
+    vec = tmp_path / "vec.txt"
+    write_text_vectors(vec, [(w, [float(i % 3), 1.0, -1.0]) for i, w in enumerate(corpus_words)])
+    result, out = train(["--vectors", str(vec)], tmp_path)
+    assert result.exit_code == 0, result.output
+    with np.load(out, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    change(arrays)
+    write_npz_atomic(out, arrays)
+    result = CliRunner().invoke(cli, ["tag", "-m", str(out), "Harry"])
+    assert result.exit_code == 3, (what, result.output)
+    assert "its word vectors cannot be read" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_deflated_member_too_large_to_inflate_is_refused(shipped_model, monkeypatch):
+    monkeypatch.setattr(knowledge, "MAX_INFLATED", 1000)  # features.npy inflates past it
+    with pytest.raises(BadModelError, match="inflates to"):
+        load_model(shipped_model)
+
+
+def test_vectors_with_capitals_are_found_as_written():
+    vectors = knowledge.Vectors.from_matrix(["Paris", "obama", "Berlin"], np.eye(3))
+    assert list(vectors.lookup(["Paris", "Obama", "obama", "berlin", "BERLIN"])) == \
+        [0, 1, 1, -1, -1]
+
+
+def test_vectors_the_user_gives_are_kept_even_when_few_words_have_one(tmp_path):
+    vec = tmp_path / "few.txt"
+    write_text_vectors(vec, [("harry", [1.0, 0.0]), ("potter", [0.0, 1.0])])
+    result, out = train(["--vectors", str(vec)], tmp_path)  # -q: progress hidden, not warnings
+    assert result.exit_code == 0, result.output
+    assert "warning: only" in result.output and "few.txt" in result.output
+    assert load_model(out).config["vectors"]["name"] == "few.txt"
+
+
+def test_names_without_vectors_is_a_type_error_in_python():
+    import nertag
+
+    with pytest.raises(TypeError, match="names=True needs word vectors"):
+        nertag.train([TRAIN], vectors=None, names=True, epochs=1)
