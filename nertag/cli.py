@@ -332,6 +332,9 @@ def _print_wrong_spans(errors, wanted):
 @click.option("--input-dropout", type=click.FloatRange(0, 0.95),
               help="Dropout on the cell's input Wax x<t> + Wv v<t> [by corpus size: 0.5 to 100k "
                    "tokens, down to 0.2 at 1M].")
+@click.option("--feature-dropout", type=click.FloatRange(0, 0.95),
+              help="Each sparse feature of a token replaced by its template's unknown with this "
+                   "probability while training [0.1].")
 @click.option("--min-count", type=click.IntRange(1), help="Rarer features are unknown [2].")
 @click.option("--max-features", type=click.IntRange(20),
               help="Keep at most this many features, the most frequent [200000].")

@@ -53,7 +53,7 @@ class TrainConfig:
     dropout: float = 0.3  # on [a_fwd; a_bwd] before Wya
     input_dropout: float = None  # on Wax x<t> + Wv v<t>, the cell's input; None: by size
     word_dropout: float = 0.1  # word and lower-case features -> unknown
-    feature_dropout: float = 0.0  # any single feature -> its template's unknown
+    feature_dropout: float = 0.1  # any single feature -> its template's unknown (see README)
     case_augment: float = 0.0  # sentences seen lower-cased (2/3) or UPPER-CASED (1/3)
     clip: float = 5.0  # global gradient norm
     weight_decay: float = 0.0  # decoupled (AdamW), on the rows a batch touches
