@@ -25,10 +25,10 @@ demo: install
 	@$(BIN)/nertag tag --format conll "Angela Merkel visited Paris with officials of the United Nations."
 	@echo '$$ nertag tag --format json < samples/text.txt'
 	@$(BIN)/nertag tag --format json < samples/text.txt
-	@echo '$$ nertag eval samples/test.conll'
-	@$(BIN)/nertag eval samples/test.conll
-	@echo '$$ nertag train samples/train.conll -o /tmp/nertag-demo.npz --epochs 3   (warms the JIT cache)'
-	@$(BIN)/nertag train samples/train.conll -o /tmp/nertag-demo.npz --epochs 3 --hidden 16
+	@echo '$$ nertag eval samples/sample-test.conll'
+	@$(BIN)/nertag eval samples/sample-test.conll
+	@echo '$$ nertag train samples/sample-train.conll -o /tmp/nertag-demo.npz --epochs 3   (warms the JIT cache)'
+	@$(BIN)/nertag train samples/sample-train.conll -o /tmp/nertag-demo.npz --epochs 3 --hidden 16
 
 test: install
 	$(BIN)/python -m pytest -q

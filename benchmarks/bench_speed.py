@@ -45,7 +45,7 @@ def conll_sentences(data):
     if gmb.exists():
         files = [gmb / "test.conll", gmb / "dev.conll", gmb / "train.conll"]
     else:
-        files = [ROOT / "samples" / "train.conll"]
+        files = [ROOT / "samples" / "sample-train.conll"]
     sentences = []
     for f in files:
         sentences += [s.tokens for s in read_conll(str(f), with_tags=False).sentences]
@@ -153,7 +153,7 @@ def main():
 
         # ---- first run after install: empty JIT cache
         env = dict(os.environ, NUMBA_CACHE_DIR=str(work / "jit-cache"))
-        secs = run([NERTAG, "train", str(ROOT / "samples" / "train.conll"), "-o",
+        secs = run([NERTAG, "train", str(ROOT / "samples" / "sample-train.conll"), "-o",
                     str(work / "m.npz"), "--epochs", "1", "--hidden", "8", "-q"], env=env)
         rows.append(("first `nertag train` with an empty JIT cache (compiles the kernels)",
                      f"{secs:.1f} s", "prints that it compiles; later runs load the cache"))

@@ -9,6 +9,8 @@ from nertag.nn import init_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
+SAMPLE_TRAIN = SAMPLES / "sample-train.conll"
+SAMPLE_TEST = SAMPLES / "sample-test.conll"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
@@ -45,15 +47,15 @@ def small_net(request, rng):
 
 @pytest.fixture(scope="session")
 def sample_model_path(tmp_path_factory):
-    """A small typed model trained once on samples/train.conll (seeded)."""
+    """A small typed model trained once on samples/sample-train.conll (seeded)."""
     from nertag.conll import read_conll
     from nertag.training import TrainConfig, Trainer
 
     path = tmp_path_factory.mktemp("models") / "sample.npz"
     # no input dropout: on a corpus this small it needs many more epochs to fit
     config = TrainConfig(epochs=15, hidden=32, seed=3, patience=20, input_dropout=0.0)
-    trainer = Trainer([read_conll(str(SAMPLES / "train.conll"))],
-                      read_conll(str(SAMPLES / "test.conll")), config)
+    trainer = Trainer([read_conll(str(SAMPLE_TRAIN))],
+                      read_conll(str(SAMPLE_TEST)), config)
     for event in trainer.run():
         if event["event"] == "done":
             event["model"].save(path)

@@ -16,7 +16,7 @@ import nertag
 from nertag.cli import cli
 from nertag.errors import BadModelError, NertagError
 
-from .conftest import ROOT, SAMPLES
+from .conftest import ROOT, SAMPLE_TEST, SAMPLE_TRAIN
 
 TEXTS = ["Angela Merkel visited Paris.", "", "Zoë Šťastná flew from Kraków to Zürich on Monday.",
          "Harry Potter and Hermione Granger invented a new spell", "   ",
@@ -112,7 +112,7 @@ def test_tagger_calls_run_on_one_blas_thread_with_threadpoolctl(tagger, monkeypa
     assert fake.calls == one_call * 2
     fake.calls.clear()
     tagger.tag_tokens(["Paris"])
-    tagger.evaluate(SAMPLES / "test.conll")
+    tagger.evaluate(SAMPLE_TEST)
     assert fake.calls == one_call * 2
     assert blas_state["users"] == 0 and blas_state["limiter"] is None
 
@@ -138,7 +138,7 @@ def test_training_runs_on_one_blas_thread(monkeypatch, blas_state):
     fake = FakeThreadpoolctl()
     monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
     calls = []
-    nertag.train([SAMPLES / "train.conll"], epochs=1, hidden=4,
+    nertag.train([SAMPLE_TRAIN], epochs=1, hidden=4,
                  callback=lambda e: calls.append(list(fake.calls)))
     assert calls[0] == [("limit", {"limits": 1, "user_api": "blas"})]  # held while training
     assert fake.calls[-1] == ("restore",) and blas_state["users"] == 0
@@ -274,24 +274,24 @@ def test_missing_and_bad_models(tmp_path):
 
 def test_train_save_evaluate_and_callback(tmp_path):
     events = []
-    model = nertag.train([SAMPLES / "train.conll"], dev=[SAMPLES / "test.conll"], epochs=2,
+    model = nertag.train([SAMPLE_TRAIN], dev=[SAMPLE_TEST], epochs=2,
                          seed=7, hidden=8, callback=events.append, map={"MISC": "O"})
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and kinds.count("epoch") == 2
     assert isinstance(model, nertag.Tagger) and "MISC" not in model.labels
     path = tmp_path / "my.npz"
     model.save(path)
-    scores = model.evaluate(SAMPLES / "test.conll", map={"MISC": "O"})
-    cli_scores = json.loads(invoke("eval", SAMPLES / "test.conll", "-m", path, "--json",
+    scores = model.evaluate(SAMPLE_TEST, map={"MISC": "O"})
+    cli_scores = json.loads(invoke("eval", SAMPLE_TEST, "-m", path, "--json",
                                    "--map", "MISC=O").stdout)
     assert scores == cli_scores
-    assert model.meta["corpora"] == ["samples/train.conll"]
-    assert model.meta["dev"] == "samples/test.conll"  # shortened like the corpora
+    assert model.meta["corpora"] == ["samples/sample-train.conll"]
+    assert model.meta["dev"] == "samples/sample-test.conll"  # shortened like the corpora
 
 
 def test_train_rejects_unknown_options():
     with pytest.raises(TypeError, match="unknown training option"):
-        nertag.train([SAMPLES / "train.conll"], epoch=3)
+        nertag.train([SAMPLE_TRAIN], epoch=3)
 
 
 def test_tiny_corpus_warns_that_dev_is_train(tmp_path):
@@ -337,7 +337,7 @@ def test_tag_says_it_reads_stdin_only_on_a_terminal(monkeypatch):
 
 def test_train_says_it_replaces_an_existing_model(tmp_path):
     out = tmp_path / "model.npz"
-    args = ("train", SAMPLES / "train.conll", "-o", out, "--epochs", "1", "--hidden", "4", "-q")
+    args = ("train", SAMPLE_TRAIN, "-o", out, "--epochs", "1", "--hidden", "4", "-q")
     first = invoke(*args)
     assert first.exit_code == 0 and "replaced" not in first.stderr
     second = invoke(*args)

@@ -10,7 +10,7 @@ from nertag.cli import cli
 from nertag.modelfile import load_model
 from nertag.tagger import Tagger
 
-from .conftest import SAMPLES
+from .conftest import SAMPLE_TEST, SAMPLE_TRAIN, SAMPLES
 
 LECTURE = "Harry Potter and Hermione Granger invented a new spell"
 
@@ -87,14 +87,14 @@ def test_tag_input_file(sample_model_path):
 
 def test_tag_conll_input_keeps_columns_and_feeds_eval(sample_model_path, tmp_path):
     result = invoke("tag", "-m", sample_model_path, "--input-format", "conll", "-f", "conll",
-                    "-i", SAMPLES / "test.conll")
+                    "-i", SAMPLE_TEST)
     assert result.exit_code == 0
     first = result.output.splitlines()[0].split("\t")
     assert first[:2] == ["Ron", "B-PER"] and first[2] in ("B-PER", "I-PER", "O")
     predictions = tmp_path / "pred.conll"
     predictions.write_text(result.output)
     scored = invoke("eval", "--predictions", predictions, "--json")
-    direct = invoke("eval", SAMPLES / "test.conll", "-m", sample_model_path, "--json")
+    direct = invoke("eval", SAMPLE_TEST, "-m", sample_model_path, "--json")
     assert json.loads(scored.output)["f1"] == pytest.approx(json.loads(direct.output)["f1"])
 
 
@@ -133,7 +133,7 @@ def test_tag_unknown_format_is_a_usage_error(sample_model_path):
 
 
 def test_eval_json_fields(sample_model_path):
-    result = invoke("eval", SAMPLES / "test.conll", "-m", sample_model_path, "--json")
+    result = invoke("eval", SAMPLE_TEST, "-m", sample_model_path, "--json")
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
     for key in ("precision", "recall", "f1", "token_accuracy"):
@@ -144,7 +144,7 @@ def test_eval_json_fields(sample_model_path):
 
 
 def test_eval_table(sample_model_path):
-    result = invoke("eval", SAMPLES / "test.conll", "-m", sample_model_path)
+    result = invoke("eval", SAMPLE_TEST, "-m", sample_model_path)
     assert result.exit_code == 0
     assert "all (micro)" in result.output and "untyped spans" in result.output
     assert "token accuracy" in result.output
@@ -180,19 +180,19 @@ def test_eval_bad_corpus_names_file_and_line(sample_model_path, tmp_path):
 
 def test_train_writes_a_model_that_tags(tmp_path):
     out = tmp_path / "m.npz"
-    result = invoke("train", SAMPLES / "train.conll", "--dev", SAMPLES / "test.conll", "-o", out,
+    result = invoke("train", SAMPLE_TRAIN, "--dev", SAMPLE_TEST, "-o", out,
                     "--epochs", "2", "--hidden", "8", "-q")
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"saved {out}: epoch ")
     model = load_model(out)
     assert model.hidden == 8
-    assert model.meta["corpora"] == ["samples/train.conll"]
+    assert model.meta["corpora"] == ["samples/sample-train.conll"]
     assert model.meta["train_config"]["epochs"] == 2
     assert [f for f in tmp_path.iterdir()] == [out]  # no temporary file left behind
 
 
 def test_train_progress_lines(tmp_path):
-    result = CliRunner().invoke(cli, ["train", str(SAMPLES / "train.conll"), "-o",
+    result = CliRunner().invoke(cli, ["train", str(SAMPLE_TRAIN), "-o",
                                       str(tmp_path / "m.npz"), "--epochs", "2", "--hidden", "8"])
     assert result.exit_code == 0
     assert "training on 108 sentences" in result.output  # 10% held out as dev
@@ -218,14 +218,14 @@ def test_train_binary_corpus_gives_a_binary_model(tmp_path):
 
 def test_train_binary_flag_on_typed_corpus(tmp_path):
     out = tmp_path / "b.npz"
-    invoke("train", SAMPLES / "train.conll", "--binary", "-o", out, "--epochs", "2", "--hidden",
+    invoke("train", SAMPLE_TRAIN, "--binary", "-o", out, "--epochs", "2", "--hidden",
            "8", "-q")
     assert load_model(out).binary
 
 
 def test_train_type_map(tmp_path):
     out = tmp_path / "m.npz"
-    result = invoke("train", SAMPLES / "train.conll", "--map", "MISC=O", "--map", "PER=PERSON",
+    result = invoke("train", SAMPLE_TRAIN, "--map", "MISC=O", "--map", "PER=PERSON",
                     "-o", out, "--epochs", "1", "--hidden", "8", "-q")
     assert result.exit_code == 0, result.output
     assert load_model(out).types == ["LOC", "ORG", "PERSON"]
@@ -265,7 +265,7 @@ def test_train_corpus_without_entities(tmp_path):
 def test_train_dev_with_other_types(tmp_path):
     dev = tmp_path / "dev.txt"
     dev.write_text("Acme B-COMPANY\n")
-    result = invoke("train", SAMPLES / "train.conll", "--dev", dev, "-o", tmp_path / "m.npz")
+    result = invoke("train", SAMPLE_TRAIN, "--dev", dev, "-o", tmp_path / "m.npz")
     assert_one_line_error(result, str(dev), "COMPANY")
 
 
@@ -275,11 +275,11 @@ def test_train_missing_corpus(tmp_path):
 
 
 def test_train_resume_needs_checkpoint(tmp_path):
-    assert invoke("train", SAMPLES / "train.conll", "--resume").exit_code == 2
+    assert invoke("train", SAMPLE_TRAIN, "--resume").exit_code == 2
 
 
 def test_train_bad_map_is_a_usage_error(tmp_path):
-    assert invoke("train", SAMPLES / "train.conll", "--map", "PER").exit_code == 2
+    assert invoke("train", SAMPLE_TRAIN, "--map", "PER").exit_code == 2
 
 
 def test_version_and_help():
@@ -323,7 +323,7 @@ def test_eval_map_renames_gold_types(sample_model_path, tmp_path):
 def test_train_crf_is_default_and_no_crf_gives_the_lectures_loss(tmp_path):
     for flag, expect in ((), True), (("--no-crf",), False):
         out = tmp_path / f"m{expect}.npz"
-        result = invoke("train", SAMPLES / "train.conll", "-o", out, "--epochs", "1", "--hidden",
+        result = invoke("train", SAMPLE_TRAIN, "-o", out, "--epochs", "1", "--hidden",
                         "8", "-q", *flag)
         assert result.exit_code == 0, result.output
         model = load_model(out)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from nertag.cli import cli
 
-from .conftest import SAMPLES
+from .conftest import SAMPLE_TEST
 
 distributed = pytest.importorskip("distributed")
 
@@ -35,7 +35,7 @@ def inputs(tmp_path):
     (folder / "small.txt").write_text("Harry Potter\r\nmet Ada\n")
     (folder / "empty.txt").write_text("")
     (folder / "corpus.conll").write_text(
-        (SAMPLES / "test.conll").read_text() * 3)
+        (SAMPLE_TEST).read_text() * 3)
     return folder
 
 

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from nertag.cli import cli
 from nertag.report import bracketed
 
-from .conftest import SAMPLES
+from .conftest import SAMPLE_TEST
 
 # token POS gold predicted. Sentence 1 (lines 1-6): PER correct, LOC boundary (gold 3 tokens,
 # predicted 2), ORG predicted MISC. Sentence 2 (lines 8-10): gold LOC missed, a spurious PER.
@@ -68,7 +68,7 @@ def test_map_applies_to_the_predictions_too(tmp_path):
 def test_a_four_type_model_on_a_three_type_corpus(sample_model_path, tmp_path):
     gold = tmp_path / "gold.conll"
     gold.write_text("".join(line.replace("B-MISC", "O").replace("I-MISC", "O") + "\n"
-                            for line in (SAMPLES / "test.conll").read_text().splitlines()))
+                            for line in (SAMPLE_TEST).read_text().splitlines()))
     plain = invoke("eval", gold, "-m", sample_model_path, "--json")
     assert "warning: MISC predicted but never in the gold data" in plain.stderr
     mapped = invoke("eval", gold, "-m", sample_model_path, "--json", "--map", "MISC=O")

@@ -16,12 +16,12 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 # file -> (sentences, tokens, the entities of the first sentence as (start, end, type))
 EXPECTED = {
-    "wikigold.txt": (3, 16, [(0, 2, "MISC"), (5, 6, "LOC")]),  # IOB1, spaces, -DOCSTART-
-    "btc.tsv": (2, 14, [(2, 3, "PER"), (5, 6, "LOC")]),  # tabs, IOB2, a lone # token
-    "sec.txt": (2, 14, [(5, 7, "ORG")]),  # 4 columns, CoNLL-2003 layout
-    "multiconer.conll": (2, 9, [(1, 2, "GRP"), (3, 4, "CW"), (5, 6, "LOC")]),  # # id, _ _
-    "wnut.conll": (2, 12, [(4, 7, "location")]),  # hyphenated types
-    "gmb.conll": (2, 15, [(5, 6, "geo"), (7, 8, "tim")]),
+    "iob1-spaces-docstart.txt": (3, 16, [(0, 2, "MISC"), (5, 6, "LOC")]),  # IOB1, -DOCSTART-
+    "iob2-tabs-tweets.tsv": (2, 14, [(2, 3, "PER"), (5, 6, "LOC")]),  # tabs, IOB2, a lone # token
+    "four-columns-docstart.txt": (2, 14, [(5, 7, "ORG")]),  # 4 columns, CoNLL-2003 layout
+    "lowercase-id-comments.conll": (2, 9, [(1, 2, "GRP"), (3, 4, "CW"), (5, 6, "LOC")]),  # _ _
+    "iob2-hyphenated-types.conll": (2, 12, [(4, 7, "location")]),  # hyphenated types
+    "iob2-news-types.conll": (2, 15, [(5, 6, "geo"), (7, 8, "tim")]),
 }
 
 
@@ -39,7 +39,7 @@ def test_reader_on_real_format_fixture(name):
 
 
 def test_multiconer_keeps_a_hash_token_and_drops_the_id_comment():
-    corpus = read_conll(str(FIXTURES / "multiconer.conll"))
+    corpus = read_conll(str(FIXTURES / "lowercase-id-comments.conll"))
     assert corpus.sentences[1].tokens == ["#", "acme", "widget"]
     assert corpus.sentences[0].line == 2
 
@@ -47,7 +47,7 @@ def test_multiconer_keeps_a_hash_token_and_drops_the_id_comment():
 def test_the_conll_round_trip_of_a_fixture_through_tag_and_eval(tmp_path):
     runner = CliRunner()
     tagged = runner.invoke(cli, ["tag", "--input-format", "conll", "--format", "conll", "-i",
-                                 str(FIXTURES / "sec.txt")])
+                                 str(FIXTURES / "four-columns-docstart.txt")])
     assert tagged.exit_code == 0
     pred = tmp_path / "pred.txt"
     pred.write_text(tagged.stdout)

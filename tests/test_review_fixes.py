@@ -13,7 +13,7 @@ from nertag.conll import read_conll
 from nertag.modelfile import load_model
 from nertag.training import TrainConfig, Trainer
 
-from .conftest import SAMPLES
+from .conftest import SAMPLE_TEST, SAMPLE_TRAIN, SAMPLES
 
 NERTAG = [sys.executable, "-m", "nertag"]
 
@@ -25,25 +25,25 @@ def invoke(*args, input=None):
 def test_resume_refuses_another_corpus_with_the_same_feature_count(tmp_path):
     upper = tmp_path / "upper.conll"
     # the same sentences and tags (a tag upper-cased is itself), the tokens upper-cased
-    upper.write_text((SAMPLES / "train.conll").read_text().upper())
+    upper.write_text((SAMPLE_TRAIN).read_text().upper())
     common = ["--max-features", "20", "--hidden", "4", "-q", "--checkpoint", tmp_path / "ck"]
-    assert invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "1",
+    assert invoke("train", SAMPLE_TRAIN, "-o", tmp_path / "a.npz", "--epochs", "1",
                   *common).exit_code == 0
     result = invoke("train", upper, "-o", tmp_path / "b.npz", "--epochs", "2", "--resume",
                     *common)
     assert result.exit_code == 1 and "another corpus" in result.output
-    result = invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "b.npz", "--epochs", "2",
+    result = invoke("train", SAMPLE_TRAIN, "-o", tmp_path / "b.npz", "--epochs", "2",
                     "--resume", "--map", "MISC=O", *common)
     assert result.exit_code == 1 and "Traceback" not in result.output
 
 
 def test_truncated_checkpoint_is_an_error_not_a_traceback(tmp_path):
     ck = tmp_path / "ck"
-    invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "1",
+    invoke("train", SAMPLE_TRAIN, "-o", tmp_path / "a.npz", "--epochs", "1",
            "--hidden", "4", "-q", "--checkpoint", ck)
     data = (ck / "checkpoint.npz").read_bytes()
     (ck / "checkpoint.npz").write_bytes(data[: len(data) // 3])
-    result = invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz", "--epochs", "2",
+    result = invoke("train", SAMPLE_TRAIN, "-o", tmp_path / "a.npz", "--epochs", "2",
                     "--hidden", "4", "-q", "--checkpoint", ck, "--resume")
     assert result.exit_code == 1 and "unreadable checkpoint" in result.output
 
@@ -51,7 +51,7 @@ def test_truncated_checkpoint_is_an_error_not_a_traceback(tmp_path):
 def test_checkpoint_folder_that_cannot_exist_is_refused_before_training(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    result = invoke("train", SAMPLES / "train.conll", "-o", tmp_path / "a.npz",
+    result = invoke("train", SAMPLE_TRAIN, "-o", tmp_path / "a.npz",
                     "--checkpoint", afile / "sub")
     assert result.exit_code == 2 and "cannot create" in result.output
 
@@ -76,8 +76,8 @@ def test_space_separated_conll_output_feeds_eval_predictions(sample_model_path, 
 
 def test_map_needs_both_sides():
     for bad in ("PER=", "=X", " = "):
-        assert invoke("train", SAMPLES / "train.conll", "--map", bad).exit_code == 2
-        assert invoke("eval", SAMPLES / "test.conll", "--map", bad).exit_code == 2
+        assert invoke("train", SAMPLE_TRAIN, "--map", bad).exit_code == 2
+        assert invoke("eval", SAMPLE_TEST, "--map", bad).exit_code == 2
 
 
 def test_eval_predictions_applies_the_map(tmp_path):
@@ -108,7 +108,7 @@ def test_bare_carriage_returns_are_an_error(tmp_path):
 
 
 def test_training_files_mixing_binary_and_bio_are_refused(tmp_path):
-    result = invoke("train", SAMPLES / "train.conll", SAMPLES / "binary.txt", "-o",
+    result = invoke("train", SAMPLE_TRAIN, SAMPLES / "binary.txt", "-o",
                     tmp_path / "m.npz")
     assert result.exit_code == 1 and "binary.txt" in result.output
 
@@ -183,8 +183,8 @@ def test_latin1_corpora_with_encoding_option(tmp_path, sample_model_path):
 
 
 def test_bad_encodings_are_refused(tmp_path):
-    assert invoke("eval", SAMPLES / "test.conll", "--encoding", "klingon").exit_code == 1
-    result = invoke("eval", SAMPLES / "test.conll", "--encoding", "utf-16")
+    assert invoke("eval", SAMPLE_TEST, "--encoding", "klingon").exit_code == 1
+    result = invoke("eval", SAMPLE_TEST, "--encoding", "utf-16")
     assert result.exit_code == 1 and "not ASCII-compatible" in result.output
     path = tmp_path / "u16.conll"
     path.write_bytes("Harry B-PER\n".encode("utf-16"))

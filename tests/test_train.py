@@ -15,10 +15,10 @@ from nertag.conll import read_conll
 from nertag.modelfile import load_model
 from nertag.training import TrainConfig, Trainer
 
-from .conftest import SAMPLES
+from .conftest import SAMPLE_TEST, SAMPLE_TRAIN
 
-TRAIN = str(SAMPLES / "train.conll")
-DEV = str(SAMPLES / "test.conll")
+TRAIN = str(SAMPLE_TRAIN)
+DEV = str(SAMPLE_TEST)
 
 
 def train_cli(*args):

@@ -17,9 +17,9 @@ from nertag.modelfile import load_model, write_npz_atomic
 from nertag.nn import input_sums
 from nertag.training import VECTOR_MIN_SHARE, TrainConfig, Trainer, load_knowledge
 
-from .conftest import SAMPLES
+from .conftest import SAMPLE_TRAIN
 
-TRAIN = str(SAMPLES / "train.conll")
+TRAIN = str(SAMPLE_TRAIN)
 
 
 def write_text_vectors(path, rows):
