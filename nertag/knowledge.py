@@ -69,7 +69,7 @@ def manifest():
 
 def npz_bytes(arrays):
     """A deterministic .npz (stored in key order, fixed timestamps, no pickles). Numbers are
-    stored uncompressed, so that :func:`read_member` can map them from the file instead of
+    stored uncompressed, so that :func:`read_npz` can map them from the file instead of
     inflating them (a cold start reads a few rows of a 10 MB table); text is deflated."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -151,14 +151,6 @@ def _stored_member(raw, info, key, mmap):
         np.zeros(shape, dtype=dtype)
 
 
-def read_member(path, key):
-    """One array of the .npz at ``path`` (see read_npz)."""
-    arrays = read_npz(path, {key})
-    if key not in arrays:
-        raise KeyError(key)
-    return arrays[key]
-
-
 def write_npz(path, arrays):
     data = npz_bytes(arrays)
     with open(path, "wb") as f:
@@ -205,7 +197,7 @@ class Vectors:
 
     def __init__(self, name="", path=None, arrays=None, matrix=None):
         self.name = name
-        self._path = path  # a .npz read lazily, array by array
+        self._path = path  # the .npz the arrays were mapped from (its checksum is the sha256)
         self._arrays = dict(arrays or {})
         self._matrix = matrix  # full-precision rows, when made from a text or .npy file
         self._words = None
@@ -262,14 +254,8 @@ class Vectors:
         if key not in self._arrays:
             if key in ("words", "order") and self._words is not None:
                 self._arrays["words"], self._arrays["order"] = _sorted_keys(self._words)
-            elif self._path is None:
-                raise KeyError(key)
             else:
-                try:
-                    self._arrays[key] = read_member(self._path, key)
-                except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                    raise BadInputError(f"cannot read word vectors ({key}: {err})",
-                                        self._path) from None
+                raise KeyError(key)
         return self._arrays[key]
 
     def _quantised(self):
@@ -371,17 +357,17 @@ class Vectors:
 
 
 def load_vectors(path=None):
-    """The shipped GloVe slice, or a .npz written by :meth:`Vectors.save`. Arrays are read on
-    first use."""
+    """The shipped GloVe slice, or a .npz written by :meth:`Vectors.save`. The tables are
+    memory-mapped (read_npz): a lookup reads only the pages it touches."""
     path = VECTORS_PATH if path is None else os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not {"words.npy", "order.npy", "q.npy", "scale.npy"} <= set(z.zip.namelist()):
-                raise BadInputError("not a word-vector table", path)
-            name = z["name"].item().decode("utf-8") if "name.npy" in z.zip.namelist() else ""
+        arrays = read_npz(path, {"words", "order", "q", "scale", "name"})
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         raise BadInputError(f"cannot read word vectors: {err}", path) from None
-    return Vectors(name, path=path)
+    if not {"words", "order", "q", "scale"} <= set(arrays):
+        raise BadInputError("not a word-vector table", path)
+    name = arrays.pop("name").item().decode("utf-8") if "name" in arrays else ""
+    return Vectors(name, path=path, arrays=arrays)
 
 
 def _vector_rows(lines, name, dim=None, limit=None):

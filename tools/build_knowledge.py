@@ -143,32 +143,30 @@ def read_census(path):
     return out
 
 
+def _wordnet_lines(wordnet_dir, kind):
+    """The entry lines of WordNet's ``kind`` files (data or index) of every part of speech,
+    without the licence header (its lines start with two spaces)."""
+    for pos in ("noun", "verb", "adj", "adv"):
+        with open(os.path.join(wordnet_dir, f"{kind}.{pos}"), encoding="latin-1") as f:
+            yield from (line for line in f if line.strip() and not line.startswith("  "))
+
+
 def read_wordnet_common(wordnet_dir):
     """Lemmas WordNet writes in lower case (single words), from data.{noun,verb,adj,adv}."""
     common = set()
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(os.path.join(wordnet_dir, f"data.{pos}"), encoding="latin-1") as f:
-            for line in f:
-                if line.startswith("  ") or not line.strip():
-                    continue  # the licence header
-                parts = line.split()
-                count = int(parts[3], 16)
-                for k in range(count):
-                    lemma = re.sub(r"\([a-z]+\)$", "", parts[4 + 2 * k])
-                    if lemma == lemma.lower() and "_" not in lemma:
-                        common.add(lemma)
+    for line in _wordnet_lines(wordnet_dir, "data"):
+        parts = line.split()
+        for k in range(int(parts[3], 16)):
+            lemma = re.sub(r"\([a-z]+\)$", "", parts[4 + 2 * k])
+            if lemma == lemma.lower() and "_" not in lemma:
+                common.add(lemma)
     return common
 
 
 def read_wordnet_all(wordnet_dir):
     """Every single-word lemma of WordNet's index files (lower-cased there)."""
-    words = set()
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(os.path.join(wordnet_dir, f"index.{pos}"), encoding="latin-1") as f:
-            for line in f:
-                if line.strip() and not line.startswith("  ") and "_" not in line.split(" ", 1)[0]:
-                    words.add(line.split(" ", 1)[0])
-    return words
+    words = (line.split(" ", 1)[0] for line in _wordnet_lines(wordnet_dir, "index"))
+    return {word for word in words if "_" not in word}
 
 
 def read_geonames(data_dir):
