@@ -17,6 +17,10 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
     keep_in (N, 2H)      input dropout: Wax x<t> + E<t> is multiplied by keep_in[t] (training
                          only; a (0, 2H) array means no dropout)
 
+Training (loss_and_grads) steps the sentences of a batch in lockstep groups, so that a time step
+is a (B, H) x (H, H) product rather than B matrix-vector products (see "training (batched)").
+Tagging's compiled twin (forward_probs) and the tests step one sentence at a time.
+
 The kernels are generic in the float type: float32 in use, float64 for the gradient check (where
 tanh is the exact one, so finite differences check the calculus and not an approximation).
 """
@@ -175,35 +179,7 @@ def forward_probs(X, starts, Wax, E, Waa, ba, Wya, by, A, P):
             _output(A, t, ones, Wya, by, P[t])
 
 
-# --------------------------------------------------------------------------------- backward
-
-
-@njit(**_JIT)
-def _backprop_direction(s, e, d, Waa, A, dZ, gWaa, gba):
-    """BPTT through one direction. On entry dZ[t, dH:(d+1)H] holds dL/da<t> from the output;
-    on exit it holds dL/dz<t> (z the pre-activation), which is also dL/d(Wax x<t>)."""
-    H = Waa.shape[1]
-    off = d * H
-    one = A.dtype.type(1)
-    da_next = np.zeros(H, dtype=A.dtype)  # dL/da<t> through the recurrence
-    # walk against the direction of the cell: the forward cell is unrolled from the end
-    step = 1 if d == 0 else -1
-    t = e - 1 if d == 0 else s
-    for n in range(e - s):
-        for i in range(H):
-            a = A[t, off + i]
-            dZ[t, off + i] = (dZ[t, off + i] + da_next[i]) * (one - a * a)  # tanh' = 1 - a^2
-            gba[d, i] += dZ[t, off + i]
-        if n < e - s - 1:  # a<t-1> exists: dWaa += dz a<t-1>^T, da<t-1> = Waa^T dz
-            prev = t - step
-            for j in range(H):
-                da_next[j] = 0
-            for i in range(H):
-                dz = dZ[t, off + i]
-                for j in range(H):
-                    gWaa[d, i, j] += dz * A[prev, off + j]
-                    da_next[j] += Waa[d, i, j] * dz
-        t -= step
+# ------------------------------------------------------------------------------------- CRF
 
 
 @njit(**_JIT)
@@ -276,68 +252,345 @@ def _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale):
     return log_z - gold
 
 
+# ------------------------------------------------------------------------ training (batched)
+#
+# Training steps many sentences at once. The batch's sentences, sorted longest first, are cut
+# into groups of GROUP; a task runs one direction of one group in lockstep, so that a time step
+# is a (B, H) x (H, H) product whose every load of a weight serves BLOCK sentences (register
+# blocking) rather than B matrix-vector products. The tasks are (direction, group) pairs, and
+# every gradient is summed in an order that the batch alone fixes: results do not depend on the
+# thread count.
+
+GROUP = 8  # sentences a task
+BLOCK = 4  # sentences a load of Waa serves (the unrolled _recur_block and _unroll_block)
+
+
+@njit(**_JIT)
+def _token(starts, s, d, n):
+    """The token at step n of direction d (0: left to right, 1: right to left) of sentence s."""
+    return starts[s] + n if d == 0 else starts[s + 1] - 1 - n
+
+
+@njit(**_JIT)
+def _cell_input(X, t, Wax, E, keep_in, ba, A):
+    """A[t] <- (Wax x<t> + E<t>) * keep_in<t> + ba, both directions: (2H,)."""
+    H = ba.shape[1]
+    H2 = 2 * H
+    for i in range(H2):
+        A[t, i] = 0
+    for f in range(X.shape[1]):  # Wax x<t>: a sum of rows, never a one-hot product
+        row = X[t, f]
+        for i in range(H2):
+            A[t, i] += Wax[row, i]
+    if E.shape[0] > 0:
+        for i in range(H2):
+            A[t, i] += E[t, i]
+    if keep_in.shape[0] > 0:
+        for i in range(H2):
+            A[t, i] *= keep_in[t, i]
+    for d in range(2):
+        for i in range(H):
+            A[t, d * H + i] += ba[d, i]
+
+
+@njit(**_JIT)
+def _matmul4(W, x0, x1, x2, x3, y0, y1, y2, y3, add):
+    """y<b> <- W x<b> (+ y<b> if add) for four vectors at once, W (H, H) two rows at a time,
+    so that each load of a weight serves four products. A y given twice gets the same value
+    twice (the old values are read before any is written)."""
+    H = W.shape[0]
+    for i in range(0, H, 2):
+        k = min(i + 1, H - 1)  # an odd H's last row is taken twice, and written once
+        w, v = W[i], W[k]
+        ws0 = ws1 = ws2 = ws3 = vs0 = vs1 = vs2 = vs3 = w[0] - w[0]
+        for j in range(H):
+            ws0 += w[j] * x0[j]
+            ws1 += w[j] * x1[j]
+            ws2 += w[j] * x2[j]
+            ws3 += w[j] * x3[j]
+            vs0 += v[j] * x0[j]
+            vs1 += v[j] * x1[j]
+            vs2 += v[j] * x2[j]
+            vs3 += v[j] * x3[j]
+        if add:
+            ws0, ws1, ws2, ws3 = ws0 + y0[i], ws1 + y1[i], ws2 + y2[i], ws3 + y3[i]
+            vs0, vs1, vs2, vs3 = vs0 + y0[k], vs1 + y1[k], vs2 + y2[k], vs3 + y3[k]
+        y0[i], y1[i], y2[i], y3[i] = ws0, ws1, ws2, ws3
+        if k > i:
+            y0[k], y1[k], y2[k], y3[k] = vs0, vs1, vs2, vs3
+
+
+@njit(**_JIT)
+def _recur_block(Waa, d, A, t0, t1, t2, t3, p0, p1, p2, p3):
+    """A[t<b>] <- tanh(A[t<b>] + Waa[d] A[p<b>]) in direction d's columns for four tokens at
+    once (on entry A[t] holds the cell's input, A[p] the previous activation). A token given
+    twice is computed twice, identically: a block of fewer than four repeats its last."""
+    H = Waa.shape[1]
+    off = d * H
+    # row views, indexed from 0: they vectorise (Numba cannot tell that A[p, off + j] is not a
+    # negative index, and then loads element by element)
+    z0, z1, z2, z3 = A[t0, off:off + H], A[t1, off:off + H], A[t2, off:off + H], A[t3, off:off + H]
+    _matmul4(Waa[d], A[p0, off:off + H], A[p1, off:off + H], A[p2, off:off + H],
+             A[p3, off:off + H], z0, z1, z2, z3, True)
+    for i in range(H):  # apart from the products, so that tanh too runs on vectors
+        z0[i], z1[i], z2[i], z3[i] = tanh(z0[i]), tanh(z1[i]), tanh(z2[i]), tanh(z3[i])
+
+
+@njit(**_JIT)
+def _unroll_block(WaaT, d, dZ, t0, t1, t2, t3, da, b0, b1, b2, b3):
+    """da[b] <- Waa[d]^T dz<t<b>> for four tokens at once (WaaT[d] = Waa[d]^T: rows contiguous):
+    the gradient reaching a<t-1> through the recurrence."""
+    H = WaaT.shape[1]
+    off = d * H
+    _matmul4(WaaT[d], dZ[t0, off:off + H], dZ[t1, off:off + H], dZ[t2, off:off + H],
+             dZ[t3, off:off + H], da[b0], da[b1], da[b2], da[b3], False)
+
+
+@njit(**_JIT)
+def _active(members, lengths, n):
+    """How many of a group's sentences (longest first) have a step n."""
+    count = members.shape[0]
+    while count > 0 and lengths[members[count - 1]] <= n:
+        count -= 1
+    return count
+
+
+@njit(**_JIT)
+def _forward_group(members, lengths, starts, d, Waa, A):
+    """Direction d of the cell over a group of sentences (longest first), in lockstep: on entry
+    A holds the cell's inputs, on exit the activations a<t> (columns dH:(d+1)H)."""
+    H = Waa.shape[1]
+    off = d * H
+    back = -1 if d == 0 else 1  # a<t-1> is the token before in the direction's order
+    for n in range(lengths[members[0]]):
+        active = _active(members, lengths, n)
+        if n == 0:  # a<0> = 0
+            for b in range(active):
+                t = _token(starts, members[b], d, 0)
+                z = A[t, off:off + H]
+                for i in range(H):
+                    z[i] = tanh(z[i])
+            continue
+        for b in range(0, active, BLOCK):
+            last = active - 1
+            t0 = _token(starts, members[b], d, n)
+            t1 = _token(starts, members[min(b + 1, last)], d, n)
+            t2 = _token(starts, members[min(b + 2, last)], d, n)
+            t3 = _token(starts, members[min(b + 3, last)], d, n)
+            _recur_block(Waa, d, A, t0, t1, t2, t3, t0 + back, t1 + back, t2 + back, t3 + back)
+
+
+@njit(**_JIT)
+def _backward_group(members, lengths, starts, d, WaaT, A, dZ, da):
+    """BPTT through direction d for a group, in lockstep from the last step. On entry
+    dZ[t, dH:(d+1)H] holds dL/da<t> from the output; on exit dL/dz<t> (z the pre-activation).
+    da (GROUP, H) is work space: dL/da<t-1> through the recurrence, a sentence a row."""
+    H = WaaT.shape[1]
+    off = d * H
+    one = A.dtype.type(1)
+    for b in range(members.shape[0]):
+        for j in range(H):
+            da[b, j] = 0
+    for n in range(lengths[members[0]] - 1, -1, -1):
+        active = _active(members, lengths, n)
+        for b in range(active):  # dz<t> = (dL/da<t> + recurrent part) * tanh'(z), 1 - a^2
+            t = _token(starts, members[b], d, n)
+            a, dz, da_b = A[t, off:off + H], dZ[t, off:off + H], da[b]
+            for i in range(H):
+                dz[i] = (dz[i] + da_b[i]) * (one - a[i] * a[i])
+        if n == 0:
+            continue
+        for b in range(0, active, BLOCK):
+            last = active - 1
+            b1, b2, b3 = min(b + 1, last), min(b + 2, last), min(b + 3, last)
+            _unroll_block(WaaT, d, dZ, _token(starts, members[b], d, n),
+                          _token(starts, members[b1], d, n), _token(starts, members[b2], d, n),
+                          _token(starts, members[b3], d, n), da, b, b1, b2, b3)
+
+
+@njit(**_JIT)
+def _recurrent_grads(inner, d, i0, i1, A, dZ, gWaa, gba):
+    """Rows i0:i1 of direction d's dL/dWaa = sum_t dz<t> a<t-1>^T and dL/dba = sum_t dz<t>,
+    over the tokens in index order; inner (M,) are the tokens that have an a<t-1> (all but
+    the direction's first of each sentence), taken eight at a time: a load of a row of gWaa
+    serves eight of them."""
+    H = gWaa.shape[1]
+    off = d * H
+    back = -1 if d == 0 else 1
+    gb = gba[d]
+    for i in range(i0, i1):
+        gb[i] = 0
+        g = gWaa[d, i]
+        for j in range(H):
+            g[j] = 0
+    for t in range(dZ.shape[0]):
+        dz = dZ[t, off:off + H]
+        for i in range(i0, i1):
+            gb[i] += dz[i]
+    M = inner.shape[0]
+    n = 0
+    while n + 8 <= M:
+        t0, t1, t2, t3, t4, t5, t6, t7 = inner[n:n + 8]
+        dz0, dz1, dz2, dz3, dz4, dz5, dz6, dz7 = (
+            dZ[t0, off:off + H], dZ[t1, off:off + H], dZ[t2, off:off + H], dZ[t3, off:off + H],
+            dZ[t4, off:off + H], dZ[t5, off:off + H], dZ[t6, off:off + H], dZ[t7, off:off + H])
+        a0, a1, a2, a3, a4, a5, a6, a7 = (
+            A[t0 + back, off:off + H], A[t1 + back, off:off + H], A[t2 + back, off:off + H],
+            A[t3 + back, off:off + H], A[t4 + back, off:off + H], A[t5 + back, off:off + H],
+            A[t6 + back, off:off + H], A[t7 + back, off:off + H])
+        for i in range(i0, i1):
+            g = gWaa[d, i]
+            z0, z1, z2, z3 = dz0[i], dz1[i], dz2[i], dz3[i]
+            z4, z5, z6, z7 = dz4[i], dz5[i], dz6[i], dz7[i]
+            for j in range(H):
+                g[j] += (z0 * a0[j] + z1 * a1[j] + z2 * a2[j] + z3 * a3[j]
+                         + z4 * a4[j] + z5 * a5[j] + z6 * a6[j] + z7 * a7[j])
+        n += 8
+    for t in inner[n:]:
+        dz, a = dZ[t, off:off + H], A[t + back, off:off + H]
+        for i in range(i0, i1):
+            g = gWaa[d, i]
+            z = dz[i]
+            for j in range(H):
+                g[j] += z * a[j]
+
+
+@njit(**_JIT)
+def _cross_entropy(p, y, grad_scale):
+    """The lecture's per-step loss from the logits p (K,): softmax cross-entropy -log p[y], or
+    for K == 1 the sigmoid one; leaves grad_scale * dL/dlogits in p."""
+    K = p.shape[0]
+    if K == 1:  # from the logit, for stability
+        logit = p[0]
+        loss = max(logit, 0) - logit * y + np.log1p(np.exp(-abs(logit)))
+        p[0] = (p.dtype.type(1) / (p.dtype.type(1) + np.exp(-logit)) - y) * grad_scale
+        return loss
+    top = p[0]
+    for k in range(1, K):
+        top = max(top, p[k])
+    total = p[0] - p[0]
+    for k in range(K):
+        p[k] = np.exp(p[k] - top)
+        total += p[k]
+    for k in range(K):
+        p[k] /= total
+    loss = -np.log(max(p[y], 1e-30))
+    p[y] -= 1
+    for k in range(K):
+        p[k] *= grad_scale
+    return loss
+
+
+@njit(**_JIT)
+def _sentence_output(s, e, Y, keep, grad_scale, Wya, by, Wyy, allowed, crf, A, AK, dZ, D,
+                     Alpha, Beta, gWyy):
+    """The output layer and loss of sentence s:e. Leaves AK<t> = a<t> * keep<t>, D<t> =
+    grad_scale * dL/dlogits and dZ<t> = grad_scale * dL/da<t>; adds to gWyy (K+1, K) the CRF's
+    transition gradient. Returns the loss."""
+    K, H2 = Wya.shape
+    for t in range(s, e):  # logits Wya (a<t> * keep<t>) + by
+        for j in range(H2):
+            AK[t, j] = A[t, j] * keep[t, j]
+        for k in range(K):
+            acc = by[k]
+            for j in range(H2):
+                acc += Wya[k, j] * AK[t, j]
+            D[t, k] = acc
+    if crf:
+        total = _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale)
+    else:
+        total = 0.0
+        for t in range(s, e):
+            total += _cross_entropy(D[t], Y[t], grad_scale)
+    for t in range(s, e):  # dL/da<t> = (Wya^T dL/dlogits) * keep<t>
+        for j in range(H2):
+            dZ[t, j] = 0
+        for k in range(K):
+            g = D[t, k]
+            for j in range(H2):
+                dZ[t, j] += g * Wya[k, j]
+        for j in range(H2):
+            dZ[t, j] *= keep[t, j]
+    return total
+
+
+@njit(**_JIT)
+def _output_grads(k, AK, D, gWya, gby):
+    """Row k of dL/dWya = sum_t dL/dlogit<t>[k] (a<t> * keep<t>) and dL/dby[k], over the
+    tokens in index order (four at a time)."""
+    N, H2 = AK.shape
+    gby[k] = 0
+    for j in range(H2):
+        gWya[k, j] = 0
+    t = 0
+    while t + 4 <= N:
+        g0, g1, g2, g3 = D[t, k], D[t + 1, k], D[t + 2, k], D[t + 3, k]
+        gby[k] += g0 + g1 + g2 + g3
+        for j in range(H2):
+            gWya[k, j] += g0 * AK[t, j] + g1 * AK[t + 1, j] + g2 * AK[t + 2, j] + g3 * AK[t + 3, j]
+        t += 4
+    while t < N:
+        gby[k] += D[t, k]
+        for j in range(H2):
+            gWya[k, j] += D[t, k] * AK[t, j]
+        t += 1
+
+
+ROW_BLOCKS = 4  # tasks a direction for dL/dWaa (each owns rows: no order changes with it)
+
+
 @njit(**_PARALLEL_JIT)
-def loss_and_grads(X, starts, Y, keep, keep_in, grad_scale, Wax, E, Waa, ba, Wya, by, Wyy,
-                   allowed, crf, A, dZ, D, Alpha, Beta, loss, gWaa, gba, gWya, gby, gWyy):
-    """Forward, loss and BPTT for a mini-batch, one sentence per task.
+def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E, Waa, WaaT,
+                   ba, Wya, by, Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, loss, gWyy, gWaa,
+                   gba, gWya, gby):
+    """Forward, loss and BPTT for a mini-batch, the sentences stepped in lockstep groups.
 
     The loss is the lecture's per-step cross-entropy (softmax, or sigmoid when K == 1), or with
     ``crf`` the negative log-likelihood of a linear-chain CRF whose emissions are the logits
     Wya a<t> + by and whose transition scores are Wyy (K+1, K).
+    order (S,): the sentences longest first (ties in index order); inner (2, N - S): the tokens
+    that have an a<t-1> in each direction, in index order; WaaT (2, H, H) is Waa transposed.
     keep (N, 2H) is the dropout mask on a<t> before Wya, already divided by the keep
     probability (ones for none); keep_in the same on Wax x<t> + E<t> ((0, 2H) for none).
-    Per-sentence outputs, so the result does not depend on the thread count:
-    loss (S,); gWaa (S, 2, H, H), gba (S, 2, H), gWya (S, K, 2H), gby (S, K), gWyy (S, K+1, K)
-    the gradients of grad_scale * loss; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
-    Wax's rows (and, for E = V Wv, to give dL/dWv = V^T dZ).
-    D, Alpha, Beta (N, K) are work space.
+    Outputs, the gradients of grad_scale * loss: loss (S,) and gWyy (S, K+1, K) a sentence
+    (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H), gby (K,)
+    summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into Wax's rows
+    (and, for E = V Wv, to give dL/dWv = V^T dZ). A, AK (N, 2H), D, Alpha, Beta (N, K) are
+    work space.
     """
     S = starts.shape[0] - 1
+    N = X.shape[0]
     K, H2 = Wya.shape
+    H = H2 // 2
+    if S == 0:
+        return
+    lengths = starts[1:] - starts[:-1]
+    n_groups = (S + GROUP - 1) // GROUP
+    for t in prange(N):
+        _cell_input(X, t, Wax, E, keep_in, ba, A)
+    for task in prange(2 * n_groups):  # the cell: a direction of a group a task
+        d, g = task // n_groups, task % n_groups
+        members = order[g * GROUP:min(S, (g + 1) * GROUP)]
+        _forward_group(members, lengths, starts, d, Waa, A)
     for si in prange(S):
-        s, e = starts[si], starts[si + 1]
-        _cell_direction(X, s, e, 0, Wax, E, Waa, ba, A, keep_in)
-        _cell_direction(X, s, e, 1, Wax, E, Waa, ba, A, keep_in)
-        total = loss[si] - loss[si]
-        gWaa[si] = 0
-        gba[si] = 0
-        gWya[si] = 0
-        gby[si] = 0
         gWyy[si] = 0
-        if crf:
-            for t in range(s, e):
-                _logits(A, t, keep[t], Wya, by, D[t])
-            total += _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy[si], grad_scale)
-        else:
-            for t in range(s, e):
-                p = D[t]
-                lse = _output(A, t, keep[t], Wya, by, p)
-                y = Y[t]
-                if K == 1:  # sigmoid cross-entropy, from the logit for stability
-                    total += max(lse, 0) - lse * y + np.log1p(np.exp(-abs(lse)))
-                    p[0] -= y
-                else:  # softmax cross-entropy: -log p[y]
-                    total += -np.log(max(p[y], 1e-30))
-                    p[y] -= 1
-                for k in range(K):  # p is now dL/dlogits
-                    p[k] *= grad_scale
-        for t in range(s, e):  # the output layer, from dL/dlogits in D
-            for k in range(K):
-                gby[si, k] += D[t, k]
+        loss[si] = _sentence_output(starts[si], starts[si + 1], Y, keep, grad_scale, Wya, by,
+                                    Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, gWyy[si])
+    for k in prange(K):
+        _output_grads(k, AK, D, gWya, gby)
+    for task in prange(2 * n_groups):  # BPTT, as the cell
+        d, g = task // n_groups, task % n_groups
+        members = order[g * GROUP:min(S, (g + 1) * GROUP)]
+        da = np.empty((GROUP, H), dtype=A.dtype)
+        _backward_group(members, lengths, starts, d, WaaT, A, dZ, da)
+    for task in prange(2 * ROW_BLOCKS):
+        d, r = task // ROW_BLOCKS, task % ROW_BLOCKS
+        _recurrent_grads(inner[d], d, r * H // ROW_BLOCKS, (r + 1) * H // ROW_BLOCKS, A, dZ,
+                         gWaa, gba)
+    if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
+        for t in prange(N):
             for j in range(H2):
-                a_kept = A[t, j] * keep[t, j]
-                acc = dZ[t, j] - dZ[t, j]
-                for k in range(K):
-                    gWya[si, k, j] += D[t, k] * a_kept
-                    acc += Wya[k, j] * D[t, k]
-                dZ[t, j] = acc * keep[t, j]
-        loss[si] = total
-        _backprop_direction(s, e, 0, Waa, A, dZ, gWaa[si], gba[si])
-        _backprop_direction(s, e, 1, Waa, A, dZ, gWaa[si], gba[si])
-        if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
-            for t in range(s, e):
-                for j in range(H2):
-                    dZ[t, j] *= keep_in[t, j]
+                dZ[t, j] *= keep_in[t, j]
 
 
 @njit(**_PARALLEL_JIT)

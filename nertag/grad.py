@@ -11,23 +11,24 @@ import numpy as np
 
 from . import _kernels as kernels
 
-PER_SENTENCE = ("Waa", "ba", "Wya", "by", "Wyy")  # summed over sentences in a fixed order
+PER_BATCH = ("Waa", "ba", "Wya", "by")  # summed over the batch's tokens by the kernel
 
 
 class Buffers:
     """Work arrays of the training kernel, grown when a batch needs more and then reused.
 
-    Per token: A (activations), dZ (dL/d(Wax x<t>)), D (dL/dlogits), Alpha, Beta (CRF work
-    space). Per sentence: loss and the gradients gWaa, gba, gWya, gby, gWyy. Summed over the
-    batch: ``grads`` (dense weights, Wv's among them) and ``gWax`` with the ``touched`` rows of
-    Wax. Arrays are of the weights' float type (float64 for the gradient check)."""
+    Per token: A (activations), AK (activations after dropout), dZ (dL/d(Wax x<t>)), D
+    (dL/dlogits), Alpha, Beta (CRF work space). Per sentence: the loss and the CRF's gWyy.
+    Summed over the batch: ``grads`` (dense weights, Wv's among them) and ``gWax`` with the
+    ``touched`` rows of Wax. Arrays are of the weights' float type (float64 for the gradient
+    check)."""
 
     def __init__(self, weights):
         self.H = weights["Waa"].shape[1]
         self.K = weights["Wya"].shape[0]
         self.dtype = weights["Waa"].dtype
         self.sentences = self.tokens = 0
-        dense = PER_SENTENCE + (("Wv",) if "Wv" in weights else ())
+        dense = PER_BATCH + ("Wyy",) + (("Wv",) if "Wv" in weights else ())
         self.grads = {k: np.zeros_like(weights[k]) for k in dense}
         self.gWax = np.zeros_like(weights["Wax"])
         self.touched = np.zeros(len(weights["Wax"]), dtype=np.bool_)
@@ -38,15 +39,12 @@ class Buffers:
             self.tokens = max(int(n_tokens * 1.25), self.tokens)
             n, most, H, K, dt = self.sentences, self.tokens, self.H, self.K, self.dtype
             self.A = np.zeros((most, 2 * H), dt)
+            self.AK = np.zeros((most, 2 * H), dt)
             self.dZ = np.zeros((most, 2 * H), dt)
             self.D = np.zeros((most, K), dt)
             self.Alpha = np.zeros((most, K), np.float64)
             self.Beta = np.zeros((most, K), np.float64)
             self.loss = np.zeros(n, np.float64)
-            self.gWaa = np.zeros((n, 2, H, H), dt)
-            self.gba = np.zeros((n, 2, H), dt)
-            self.gWya = np.zeros((n, K, 2 * H), dt)
-            self.gby = np.zeros((n, K), dt)
             self.gWyy = np.zeros((n, K + 1, K), dt)
         return self
 
@@ -69,16 +67,21 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     if (V is None) != ("Wv" not in w) or V is not None and V.shape != (n, w["Wv"].shape[0]):
         raise ValueError("word vectors V (N, D) go with a weight Wv (D, 2H), and only with it")
     b = buffers.ensure(S, n)
+    g = b.grads
     E = V @ w["Wv"] if V is not None else np.zeros((0, H2), dtype=b.dtype)  # (N, 2H): Wv v<t>
-    kernels.loss_and_grads(X, starts, Y, keep, keep_in, b.dtype.type(1.0 / n),
-                           w["Wax"], E, w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
-                           allowed, crf, b.A[:n], b.dZ[:n], b.D[:n], b.Alpha[:n], b.Beta[:n],
-                           b.loss[:S], b.gWaa[:S], b.gba[:S], b.gWya[:S], b.gby[:S], b.gWyy[:S])
-    for name in PER_SENTENCE:
-        per_sentence = getattr(b, "g" + name)[:S]
-        kernels.sum_rows(per_sentence.reshape(S, -1), b.grads[name].reshape(-1))
+    longest_first = np.argsort(-np.diff(starts), kind="stable")  # (S,): the kernel's groups
+    inner = np.ones((2, n), dtype=np.bool_)  # tokens with an a<t-1>, in each direction
+    inner[0, starts[:-1]] = inner[1, starts[1:] - 1] = False
+    inner = np.nonzero(inner)[1].reshape(2, n - S)  # (2, N - S)
+    WaaT = np.ascontiguousarray(w["Waa"].transpose(0, 2, 1))  # (2, H, H)
+    kernels.loss_and_grads(X, starts, longest_first, inner, Y, keep, keep_in, b.dtype.type(1.0 / n),
+                           w["Wax"], E, w["Waa"], WaaT, w["ba"], w["Wya"], w["by"], w["Wyy"],
+                           allowed, crf, b.A[:n], b.AK[:n], b.dZ[:n], b.D[:n], b.Alpha[:n],
+                           b.Beta[:n], b.loss[:S], b.gWyy[:S], g["Waa"], g["ba"], g["Wya"],
+                           g["by"])
+    kernels.sum_rows(b.gWyy[:S].reshape(S, -1), g["Wyy"].reshape(-1))
     if V is not None:  # dL/dWv = V^T dL/dE, and dL/dE<t> = dL/d(Wax x<t>) = dZ<t>
-        np.matmul(V.T, b.dZ[:n], out=b.grads["Wv"])
+        np.matmul(V.T, b.dZ[:n], out=g["Wv"])
     rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.gWax, b.touched)
     return float(b.loss[:S].sum()), rows
 

@@ -80,6 +80,26 @@ def test_kernel_matches_reference(small_net, rng, input_dropout, vectors):
                                    err_msg=name)
 
 
+@pytest.mark.parametrize("hidden", [7, 8], ids=["odd-H", "even-H"])
+def test_batched_kernel_matches_reference_on_many_sentences(rng, hidden):
+    """More sentences than a group (GROUP), lengths from 1 up with ties, so that the lockstep
+    groups shrink step by step and blocks of fewer than four repeat their last token; an odd H
+    takes the two-row product's odd-row path."""
+    weights = init_weights(50, hidden, 5, seed=2, dtype=np.float64, vector_dim=3)
+    weights["ba"] += rng.normal(0, 0.3, size=weights["ba"].shape)
+    lengths = np.concatenate([rng.integers(1, 14, size=kernels.GROUP * 2 + 5), [1, 1, 13]])
+    X, starts, Y = random_batch(rng, 50, 4, lengths, 5)
+    V = rng.normal(size=(len(X), 3))
+    keep = dropout_keep(rng, len(X), 2 * hidden)
+    keep_in = dropout_keep(rng, len(X), 2 * hidden, p=0.5)
+    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, keep_in=keep_in, V=V)
+    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in, V)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for name in set(ref_grads) - {"Wyy"}:
+        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-9, atol=1e-12,
+                                   err_msg=name)
+
+
 # (outputs, loss, parameter): the transition scores Wyy exist only in the CRF loss, which is
 # for typed tags (K > 1)
 GRADIENT_CASES = ([(1, "cross-entropy", name) for name in ALL_NAMES if name != "Wyy"]
