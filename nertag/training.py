@@ -22,7 +22,6 @@ import os
 import time
 import zipfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -364,7 +363,7 @@ class Trainer:
         rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
         t0 = time.perf_counter()
         state["loss_sum"], state["done_tokens"], state["t0"] = 0.0, 0, t0
-        for Xb, bstarts, Yb, keep, keep_in, Vb in _one_ahead(batches.epoch(rng)):
+        for Xb, bstarts, Yb, keep, keep_in, Vb in batches.epoch(rng):
             if self.stop_requested:
                 break
             batch_loss, rows = grad.loss_and_grads(w, Xb, bstarts, Yb, keep, keep_in, allowed,
@@ -578,20 +577,6 @@ class _Batches:
                 string_ids, unit = self.vectors
                 Vb = unit[string_ids[tok]]
             yield Xb, bstarts, self.Y[tok], keep, keep_in, Vb
-
-
-_END = object()
-
-
-def _one_ahead(iterator):
-    """The items of iterator, each made in a thread while the one before is used: the next
-    batch's NumPy work runs beside the kernels (which release the GIL). The order of the items,
-    and so of the random draws, is the iterator's own."""
-    with ThreadPoolExecutor(1, thread_name_prefix="nertag-batches") as pool:
-        item = pool.submit(next, iterator, _END)
-        while (ready := item.result()) is not _END:
-            item = pool.submit(next, iterator, _END)
-            yield ready
 
 
 def _dropout_mask(rng, n, width, p):
