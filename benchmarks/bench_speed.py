@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,222 @@ def take_tokens(sentences, n):
     return out, count
 
 
+NEWS_TOKENS = 371_000
+
+
+def news_file(data, work):
+    """The news file of issue 13: gmb/test.conll's sentences (short news sentences, numbers,
+    tables) repeated to NEWS_TOKENS tokens, as CoNLL and as raw text (a sentence a line);
+    the sample corpus repeated without the shared data. Returns (conll, text, tokens, name)."""
+    from nertag.conll import read_conll
+
+    test = Path(data) / "gmb" / "test.conll"
+    source = test if test.exists() else ROOT / "samples" / "sample-train.conll"
+    sentences = [s.tokens for s in read_conll(str(source), with_tags=False).sentences]
+    chosen, n_tokens = take_tokens(sentences, NEWS_TOKENS)
+    conll = work / "news.conll"
+    conll.write_text("".join("".join(t + "\n" for t in s) + "\n" for s in chosen))
+    text = work / "news.txt"
+    text.write_text("".join(" ".join(s) + "\n" for s in chosen))
+    name = "gmb/test" if test.exists() else "samples/sample-train"
+    return conll, text, n_tokens, f"{name} repeated, {n_tokens:,} tokens"
+
+
+TAGGING_MODES = (("CoNLL in -> CoNLL out", "conll", ["--input-format", "conll", "--format",
+                                                     "conll"]),
+                 ("raw text in -> inline out", "text", []),
+                 ("raw text in -> JSON out", "text", ["--format", "json"]))
+TAGGING_TARGETS = {"CoNLL in -> CoNLL out": "target >= 500k tokens/s",
+                   "raw text in -> inline out": "target >= 500k tokens/s",
+                   "raw text in -> JSON out": "target >= 350k tokens/s"}
+
+
+def spread(rates):
+    """``median (range min-max)`` of tokens/s figures."""
+    return (f"{statistics.median(rates):,.0f} tokens/s (range {min(rates):,.0f}-"
+            f"{max(rates):,.0f})")
+
+
+def tagging_rows(args, work, model):
+    """tokens/s tagging the news file through the CLI, from the file (`< file`) and through a
+    pipe (`cat file |`), the median of --tag-runs runs with their range; then where one
+    process spends its time on it, stage by stage."""
+    conll, text, n_tokens, name = news_file(args.data, work)
+    inputs = {"conll": conll, "text": text}
+    rows = []
+    for label, kind, extra in TAGGING_MODES:
+        options = " ".join(extra)
+        secs = [run_on_file([NERTAG, "tag", *extra], inputs[kind]) for _ in range(args.tag_runs)]
+        rates = [n_tokens / s for s in secs]
+        rate = statistics.median(rates)
+        flops = 2 * (2 * model.hidden ** 2 + len(model.tagset) * 2 * model.hidden) * rate
+        rows.append((f"tag {name}, {label}: `nertag tag {options} < file`",
+                     f"{spread(rates)}, {statistics.median(secs):.2f} s, "
+                     f"{flops / 1e9:.1f} GFLOP/s = {100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak",
+                     TAGGING_TARGETS[label]))
+        command = f"cat {inputs[kind]} | {NERTAG} tag {options}"
+        piped = [n_tokens / run(["bash", "-c", command]) for _ in range(args.tag_runs)]
+        ratio = statistics.median(piped) / rate
+        rows.append((f"  the same through a pipe: `cat file | nertag tag {options}`",
+                     f"{spread(piped)} = {ratio:.0%} of `< file`",
+                     "target >= 80% of `< file`"))
+    return rows
+
+
+STAGES = ("read", "tokenize", "featurise", "forward", "decode", "format", "write", "other")
+
+
+def stage_table(args, work):
+    """Lines of a table: CPU seconds and share per stage tagging the news file in one process
+    on one thread (each mode with a freshly loaded model, as a new `nertag tag` has)."""
+    from nertag.modelfile import default_model_path, load_model
+
+    conll, text, _, name = news_file(args.data, work)
+    inputs = {"conll": conll, "text": text}
+    columns = []
+    for label, kind, extra in TAGGING_MODES:
+        output_format = extra[-1] if extra else "inline"
+        seconds = stage_seconds(load_model(default_model_path()), inputs[kind], kind,
+                                output_format)
+        columns.append((label, seconds, sum(seconds.values())))
+    width = 28
+    lines = [f"where the time goes: CPU seconds per stage tagging {name} in one process, "
+             "one thread (streams.iter_tagged -> streams._write_tagged)",
+             f"{'stage':<10}" + "".join(f"{label:>{width}}" for label, _, _ in columns)]
+    for stage in STAGES:
+        lines.append(f"{stage:<10}" + "".join(
+            f"{seconds[stage]:>{width - 6}.3f} s {seconds[stage] / total:>3.0%}"
+            for _, seconds, total in columns))
+    lines.append(f"{'total':<10}" + "".join(f"{total:>{width - 6}.3f} s     "
+                                            for _, _, total in columns))
+    return lines
+
+
+def stage_seconds(model, path, input_format, output_format):
+    """CPU seconds per stage tagging ``path`` through the library's own pipeline (as the CLI
+    and Dask run it), each stage's functions wrapped by a StageClock; "other" is the glue
+    between them (records, batching)."""
+    from nertag import streams
+
+    model.single_threaded = True  # one thread: CPU seconds add up to the stage's cost
+    clock = StageClock()
+    with clock.installed(), open(os.devnull, "wb") as devnull:
+        out = clock.timed_writer(devnull)
+        batches = streams.iter_tagged(model, path=str(path), input_format=input_format,
+                                      scores=streams._needs_scores(output_format))
+        clock.start()
+        streams._write_tagged(model, out, batches, output_format)
+        clock.stop()
+    return clock.seconds
+
+
+class StageClock:
+    """Exclusive CPU time per stage: functions of the pipeline wrapped (for the duration of
+    ``installed()``) so entering one charges the time so far to the stage that was running
+    (a stage called inside another counts for itself only); time outside every stage is
+    "other"."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._running = []
+        self._since = None
+
+    def start(self):
+        self._since = time.process_time()
+
+    def stop(self):
+        self._charge()
+        self._since = None
+
+    def _charge(self):
+        now = time.process_time()
+        if self._since is not None:
+            self.seconds[self._running[-1] if self._running else "other"] += now - self._since
+        self._since = now
+
+    def enter(self, stage):
+        self._charge()
+        self._running.append(stage)
+
+    def leave(self):
+        self._charge()
+        self._running.pop()
+
+    def timed(self, stage, fn):
+        def timed_fn(*args, **kwargs):
+            self.enter(stage)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.leave()
+        return timed_fn
+
+    def timed_generator(self, stage, fn):
+        """A generator function whose every step counts for ``stage``."""
+        def timed_fn(*args, **kwargs):
+            items = fn(*args, **kwargs)
+            while True:
+                self.enter(stage)
+                try:
+                    item = next(items, StopIteration)
+                finally:
+                    self.leave()
+                if item is StopIteration:
+                    return
+                yield item
+        return timed_fn
+
+    def timed_writer(self, stream):
+        clock = self
+
+        class TimedWriter:
+            def write(self, data):
+                clock.enter("write")
+                try:
+                    return stream.write(data)
+                finally:
+                    clock.leave()
+
+            def flush(self):
+                clock.enter("write")
+                try:
+                    stream.flush()
+                finally:
+                    clock.leave()
+
+        return TimedWriter()
+
+    @contextmanager
+    def installed(self):
+        """The pipeline's stage functions wrapped, and put back afterwards."""
+        from nertag import model, streams, tagger
+
+        patches = [(streams, "iter_line_batches", self.timed_generator),
+                   (streams, "iter_conll_batches", self.timed_generator),
+                   (tagger, "tokenize_lazily", self.timed),
+                   (model.Model, "_input_sums", self.timed),
+                   (model, "forward_probs_numpy", self.timed),
+                   (model, "decode", self.timed),
+                   (model, "decode_crf", self.timed),
+                   (model.Model, "ids_to_tags", self.timed)]
+        stage_of = {"iter_line_batches": "read", "iter_conll_batches": "read",
+                    "tokenize_lazily": "tokenize", "_input_sums": "featurise",
+                    "forward_probs_numpy": "forward", "decode": "decode",
+                    "decode_crf": "decode", "ids_to_tags": "decode"}
+        saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+        formatters = dict(streams.FORMATTERS)
+        try:
+            for owner, name, wrap in patches:
+                setattr(owner, name, wrap(stage_of[name], getattr(owner, name)))
+            for key, fn in formatters.items():
+                streams.FORMATTERS[key] = self.timed("format", fn)
+            yield self
+        finally:
+            for owner, name, original in saved:
+                setattr(owner, name, original)
+            streams.FORMATTERS.update(formatters)
+
+
 def peak_rss_mb(cmd, stdin_path):
     with open(stdin_path, "rb") as f:
         proc = subprocess.run(["/usr/bin/env", "python3", "-c",
@@ -87,9 +304,23 @@ def main():
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--only-dask", action="store_true",
                         help="Only the rows of tagging on Dask (nertag tag --dask).")
+    parser.add_argument("--only-tagging", action="store_true",
+                        help="Only the rows of tagging the news file, and its stage profile.")
+    parser.add_argument("--tag-runs", type=int, default=5,
+                        help="Runs of each tagging row (median and range printed).")
     args = parser.parse_args()
     if args.only_dask:
         print_rows(dask_rows(args))
+        return
+    if args.only_tagging:
+        from nertag.modelfile import default_model_path, load_model
+
+        work = Path(tempfile.mkdtemp(prefix="nertag-bench-"))
+        try:
+            print_rows(tagging_rows(args, work, load_model(default_model_path())))
+            print("\n".join(stage_table(args, work)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return
     from nertag.modelfile import default_model_path, load_model
 
@@ -104,35 +335,10 @@ def main():
                      f"{start_s:.3f} s ({start_s / numpy_s:.1f}x `python -c 'import numpy'`"
                      f" = {numpy_s:.3f} s)", "target <= 2x"))
 
-        # ---- tagging through the CLI
+        # ---- tagging through the CLI, and where the time goes
+        rows += tagging_rows(args, work, model)
+        profile = stage_table(args, work)
         sentences = conll_sentences(args.data)
-        chosen, n_tokens = take_tokens(sentences, 400_000)
-        conll = work / "in.conll"
-        conll.write_text("".join("".join(t + "\n" for t in s) + "\n" for s in chosen))
-        text = work / "in.txt"
-        text.write_text("".join(" ".join(s) + "\n" for s in chosen))
-        for name, path, extra in (("CoNLL in -> CoNLL out", conll,
-                                   ["--input-format", "conll", "--format", "conll"]),
-                                  ("raw text in -> inline out", text, []),
-                                  ("raw text in -> JSON out", text, ["--format", "json"])):
-            secs = statistics.median(run_on_file([NERTAG, "tag", *extra], path)
-                                     for _ in range(3))
-            rate = n_tokens / secs
-            flops = 2 * (2 * model.hidden ** 2 + len(model.tagset) * 2 * model.hidden) * rate
-            rows.append((f"tag, {name}: {n_tokens:,} tokens, `nertag tag {' '.join(extra)}`",
-                         f"{rate:,.0f} tokens/s ({secs:.2f} s, {flops / 1e9:.1f} GFLOP/s = "
-                         f"{100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak)",
-                         "target >= 500k tokens/s"))
-
-        # ---- the same through a pipe: `cat file | nertag tag`
-        for name, path, extra in (("CoNLL in -> CoNLL out", conll,
-                                   ["--input-format", "conll", "--format", "conll"]),
-                                  ("raw text in -> inline out", text, [])):
-            command = f"cat {path} | {NERTAG} tag {' '.join(extra)}"
-            secs = statistics.median(run(["bash", "-c", command]) for _ in range(3))
-            rows.append((f"tag through a pipe, {name}: `cat file | nertag tag "
-                         f"{' '.join(extra)}`", f"{n_tokens / secs:,.0f} tokens/s ({secs:.2f} s)",
-                         "no target"))
 
         # ---- memory, flat in stream length
         rss = []
@@ -161,6 +367,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     print_rows(rows)
+    print("\n".join(profile))
 
 
 def print_rows(rows):

@@ -8,6 +8,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import chain
 from json.encoder import encode_basestring
 
 from .decode import entity_spans
@@ -94,19 +95,25 @@ def format_binary(record):
     return " ".join(to_binary(record.tags, as_text=True)) + "\n"
 
 
+# one token's JSON object, as format_json writes it with %: text, start, end, tag, score
+_TOKEN_JSON = '{"text": %s, "start": %d, "end": %d, "tag": %s, "score": %s}'
+
+
 def format_json(record):
     """One JSON object a line; ``text[start:end]`` is each token and entity. Written as text
-    a token at a time (what json.dumps would write for _json_object(record), several times
-    faster); a line with bytes that were not UTF-8 goes through json.dumps, escaped."""
+    (what json.dumps would write for _json_object(record), several times faster: the tokens'
+    objects with one % over their values, gathered at C speed); a line with bytes that were
+    not UTF-8 goes through json.dumps, escaped."""
     if _has_surrogates(record.text):  # escaped, so the line stays valid UTF-8
         return json.dumps(_json_object(record), ensure_ascii=True) + "\n"
     quote = encode_basestring
     starts, ends = record.offsets()
-    tokens = ", ".join([
-        f'{{"text": {quote(tok)}, "start": {s}, "end": {e}, "tag": {quote(tag)}, '
-        f'"score": {_number(sc)}}}'
-        for tok, s, e, tag, sc in zip(record.tokens, starts, ends, record.output_tags(),
-                                      record.scores)])
+    tags = record.output_tags()
+    quoted_tags = {tag: quote(tag) for tag in set(tags)}
+    values = chain.from_iterable(zip(map(quote, record.tokens), starts, ends,
+                                     map(quoted_tags.__getitem__, tags),
+                                     _numbers(record.scores)))
+    tokens = ", ".join([_TOKEN_JSON] * len(tags)) % tuple(values)
     entities = ", ".join([
         f'{{"text": {quote(record.text[s:e])}, "label": {quote(label)}, "start": {s}, '
         f'"end": {e}, "score": {_number(score)}}}'
@@ -119,6 +126,19 @@ def _number(score):
     (which is not JSON), as in Doc.to_dict()."""
     value = round(float(score), 4)
     return repr(value) if math.isfinite(value) else "null"
+
+
+_TRAILING_ZEROS = re.compile(r"(?<!\.)0+(?=\n)")  # of %.4f: "1.0000" -> "1.0"
+
+
+def _numbers(scores):
+    """[_number(score) for score in scores], by one %.4f over them all when each is in
+    [0, 10) (probabilities are): the same digits (both round the exact binary value correctly
+    to 4 places), trailing zeros then dropped as repr drops them."""
+    text = ("%.4f\n" * len(scores)) % tuple(scores)
+    if len(text) != 7 * len(scores):  # a NaN, a negative or a large number: one at a time
+        return [_number(score) for score in scores]
+    return _TRAILING_ZEROS.sub("", text).split("\n")[:-1]
 
 
 def _json_object(record):

@@ -8,6 +8,8 @@ addresses and hyphenated or apostrophised names (``Jean-Luc``, ``O'Brien``) kept
 
 import re
 import unicodedata
+from itertools import accumulate
+from operator import add
 
 # a word character: \w, or a combining mark (so decomposed accents stay inside their word)
 _W = r"(?:\w|[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f])"
@@ -61,6 +63,10 @@ def split_tokens(text):
 
 def token_offsets(text, tokens):
     """(starts, ends) of tokens that occur in order in text."""
+    if tokens and text.split() == tokens and text == " ".join(tokens):  # single spaces between
+        lengths = list(map(len, tokens))
+        starts = list(accumulate(map((1).__add__, lengths[:-1]), initial=0))  # at C speed
+        return starts, list(map(add, starts, lengths))
     starts, ends, at = [], [], 0
     for token in tokens:
         at = text.find(token, at)
