@@ -12,6 +12,7 @@ Nothing here prints; training reports progress through an optional callback.
 
 import math
 import os
+import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +25,24 @@ from .tokenize import tokenize_lazily
 # --------------------------------------------------------------------- records of tagging
 
 
+# a UTF-16 surrogate pair inside a str (only a Python caller can pass one: input is decoded)
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _join_surrogate_pairs(text):
+    """text with each surrogate pair replaced by the one character it encodes. JSON cannot
+    write such a pair apart (its two escapes read back as that character), so every output
+    must see the character; lone surrogates are left alone (JSON escapes them one by one)."""
+    if text.isascii() or not _SURROGATE_PAIR.search(text):
+        return text
+    return _SURROGATE_PAIR.sub(
+        lambda pair: pair.group().encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text)
+
+
 def tag_texts(model, texts, scores=True):
     """Raw texts (one record each) -> TaggedText records (without ``scores``, their scores
     are None)."""
+    texts = [_join_surrogate_pairs(text) for text in texts]
     tokenized = [tokenize_lazily(text) for text in texts]  # offsets kept when computed
     results = model.tag([tokens for tokens, _, _ in tokenized], scores)
     return [TaggedText(text, tokens, tags, scores, binary_model=model.binary, starts=starts,

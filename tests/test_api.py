@@ -208,6 +208,21 @@ def test_fast_json_writer_parses_to_doc_to_dict(tagger, text):
     assert json.loads(line, parse_constant=_strict) == tagger(text).to_dict()
 
 
+def test_surrogate_pair_in_a_str_is_one_character_in_every_output(tagger):
+    """A Python caller's str may hold a UTF-16 surrogate pair; JSON cannot write it as two
+    characters, so the Doc and the JSON line both see the one character it encodes. A lone
+    surrogate stays as it is."""
+    from nertag.formats import format_json
+    from nertag.tagger import tag_texts
+
+    for text, seen in (("\ud800\udcff", "\U000100ff"), ("x\ud83d\ude00 Paris", "x\U0001f600 Paris"),
+                       ("a\ud800 b", "a\ud800 b")):
+        doc = tagger(text)
+        assert doc.text == seen
+        line = format_json(tag_texts(tagger.model, [text])[0])
+        assert json.loads(line) == doc.to_dict()
+
+
 def test_doc_fields(tagger):
     doc = tagger("Angela Merkel visited Paris.")
     assert doc.text == "Angela Merkel visited Paris."
