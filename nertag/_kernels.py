@@ -297,7 +297,8 @@ def _cell_input(X, t, Wax, E, keep_in, ba, A):
 def _matmul4(W, x0, x1, x2, x3, y0, y1, y2, y3, add):
     """y<b> <- W x<b> (+ y<b> if add) for four vectors at once, W (H, H) two rows at a time,
     so that each load of a weight serves four products. A y given twice gets the same value
-    twice (the old values are read before any is written)."""
+    twice (the old values are read before any is written). No x may be one of the y: here the
+    x are a step's previous tokens and the y its current ones."""
     H = W.shape[0]
     for i in range(0, H, 2):
         k = min(i + 1, H - 1)  # an odd H's last row is taken twice, and written once
@@ -333,6 +334,7 @@ def _recur_block(Waa, d, A, t0, t1, t2, t3, p0, p1, p2, p3):
     _matmul4(Waa[d], A[p0, off:off + H], A[p1, off:off + H], A[p2, off:off + H],
              A[p3, off:off + H], z0, z1, z2, z3, True)
     for i in range(H):  # apart from the products, so that tanh too runs on vectors
+        # one tuple assignment: a repeated token (z2 is z3) must not get tanh(tanh(z))
         z0[i], z1[i], z2[i], z3[i] = tanh(z0[i]), tanh(z1[i]), tanh(z2[i]), tanh(z3[i])
 
 
@@ -552,18 +554,16 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
     that have an a<t-1> in each direction, in index order; WaaT (2, H, H) is Waa transposed.
     keep (N, 2H) is the dropout mask on a<t> before Wya, already divided by the keep
     probability (ones for none); keep_in the same on Wax x<t> + E<t> ((0, 2H) for none).
-    Outputs, the gradients of grad_scale * loss: loss (S,) and gWyy (S, K+1, K) a sentence
-    (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H), gby (K,)
-    summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into Wax's rows
-    (and, for E = V Wv, to give dL/dWv = V^T dZ). A, AK (N, 2H), D, Alpha, Beta (N, K) are
-    work space.
+    Outputs: loss (S,) a sentence; and the gradients of grad_scale * loss: gWyy (S, K+1, K) a
+    sentence (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H),
+    gby (K,) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
+    Wax's rows (and, for E = V Wv, to give dL/dWv = V^T dZ). A (N, 2H) is left holding the
+    activations; AK (N, 2H), D, Alpha, Beta (N, K) are work space.
     """
     S = starts.shape[0] - 1
     N = X.shape[0]
     K, H2 = Wya.shape
     H = H2 // 2
-    if S == 0:
-        return
     lengths = starts[1:] - starts[:-1]
     n_groups = (S + GROUP - 1) // GROUP
     for t in prange(N):
@@ -598,7 +598,7 @@ def sum_rows(per_sentence, out):
     """out <- per_sentence.sum(0), in a fixed order: (S, M) -> (M,)."""
     S, M = per_sentence.shape
     for m in prange(M):
-        acc = out[m] - out[m]
+        acc = out.dtype.type(0)
         for si in range(S):
             acc += per_sentence[si, m]
         out[m] = acc

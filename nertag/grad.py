@@ -3,8 +3,9 @@
 ``loss_and_grads`` is the one door to the training kernel: it takes the weights as a mapping
 (Wax, Waa, ba, Wya, by, Wyy, and Wv when the model has word vectors) and a ``Buffers`` object
 instead of two dozen positional arrays,
-checks them, and sums the per-sentence gradients in a fixed order (so results do not depend on
-the thread count). ``Adam`` holds the moments and takes one clipped, bias-corrected step.
+checks them; the kernel sums the gradients over the batch's tokens in a fixed order, and the
+CRF's per sentence are summed here in a fixed order (so results do not depend on the thread
+count). ``Adam`` holds the moments and takes one clipped, bias-corrected step.
 """
 
 import numpy as np
@@ -62,6 +63,8 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     H2 = 2 * buffers.H
     if starts[-1] != n or len(Y) != n or keep.shape != (n, H2):
         raise ValueError("batch arrays disagree on the number of tokens")
+    if S == 0 or np.any(np.diff(starts) <= 0):
+        raise ValueError("a batch has at least one sentence, and no sentence is empty")
     if keep_in.shape[0] not in (0, n):
         raise ValueError("keep_in must be (N, 2H) or (0, 2H)")
     if (V is None) != ("Wv" not in w) or V is not None and V.shape != (n, w["Wv"].shape[0]):
@@ -70,9 +73,8 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     g = b.grads
     E = V @ w["Wv"] if V is not None else np.zeros((0, H2), dtype=b.dtype)  # (N, 2H): Wv v<t>
     longest_first = np.argsort(-np.diff(starts), kind="stable")  # (S,): the kernel's groups
-    inner = np.ones((2, n), dtype=np.bool_)  # tokens with an a<t-1>, in each direction
-    inner[0, starts[:-1]] = inner[1, starts[1:] - 1] = False
-    inner = np.nonzero(inner)[1].reshape(2, n - S)  # (2, N - S)
+    inner = inner_tokens(starts)
+
     WaaT = np.ascontiguousarray(w["Waa"].transpose(0, 2, 1))  # (2, H, H)
     kernels.loss_and_grads(X, starts, longest_first, inner, Y, keep, keep_in, b.dtype.type(1.0 / n),
                            w["Wax"], E, w["Waa"], WaaT, w["ba"], w["Wya"], w["by"], w["Wyy"],
@@ -84,6 +86,15 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
         np.matmul(V.T, b.dZ[:n], out=g["Wv"])
     rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.gWax, b.touched)
     return float(b.loss[:S].sum()), rows
+
+
+def inner_tokens(starts):
+    """(2, N - S): the tokens that have an a<t-1>, in index order, in each direction: all but
+    each sentence's first (left to right, row 0) or last (right to left, row 1)."""
+    n, S = int(starts[-1]), len(starts) - 1
+    inner = np.ones((2, n), dtype=np.bool_)
+    inner[0, starts[:-1]] = inner[1, starts[1:] - 1] = False
+    return np.nonzero(inner)[1].reshape(2, n - S)  # row 0's tokens, then row 1's
 
 
 def gradient_norm(buffers, rows):

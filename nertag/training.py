@@ -13,7 +13,7 @@ input gains ``Wv v<t>``) and name lists (a feature template). Both are left out,
 when too few of the corpus's words have a vector (another language: VECTOR_MIN_SHARE).
 
 Results depend on the seed, the corpus and the CPU's vector width (fastmath), not on the thread
-count: gradients are summed per sentence in a fixed order.
+count: gradients are summed over a batch in an order the batch alone fixes.
 """
 
 import json

@@ -20,7 +20,7 @@ ALL_NAMES = NAMES + ("Wyy", "Wv")
 def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=None,
                           keep_in=None, V=None):
     """Total loss and dense gradients of every parameter, through grad.loss_and_grads (the
-    kernel, the per-sentence sums, Wv's product and the scatter into Wax's rows)."""
+    kernel, the CRF's per-sentence sums, Wv's product and the scatter into Wax's rows)."""
     w = dict(weights)
     if V is None:
         w.pop("Wv", None)
@@ -80,24 +80,71 @@ def test_kernel_matches_reference(small_net, rng, input_dropout, vectors):
                                    err_msg=name)
 
 
+def sentence_by_sentence(weights, X, starts, Y, keep, keep_in, V, crf, allowed):
+    """The loss and gradients summed over the sentences run one a batch (each its own
+    lockstep group), for the CRF, which has no NumPy reference."""
+    total, sums = 0.0, None
+    for s, e in zip(starts[:-1], starts[1:]):
+        loss, grads = kernel_loss_and_grads(weights, X[s:e], np.array([0, e - s]), Y[s:e],
+                                            keep[s:e], crf, allowed, keep_in[s:e], V[s:e])
+        total += loss
+        sums = grads if sums is None else {k: sums[k] + g for k, g in grads.items()}
+    return total, sums
+
+
+BATCH_LENGTHS = {  # more sentences than a group, lengths from 1 up with ties
+    "mixed": lambda rng: np.concatenate([rng.integers(1, 14, size=kernels.GROUP * 2 + 5),
+                                         [1, 1, 13]]),
+    "group+1-equal": lambda rng: np.full(kernels.GROUP + 1, 6),
+    "all-length-1": lambda rng: np.ones(11, dtype=np.int64),  # no token has an a<t-1>
+    "one-sentence": lambda rng: np.array([1]),
+}
+
+
+@pytest.mark.parametrize("lengths", list(BATCH_LENGTHS))
+@pytest.mark.parametrize("K, crf", [(1, False), (5, False), (5, True)],
+                         ids=["sigmoid", "softmax", "crf"])
 @pytest.mark.parametrize("hidden", [7, 8], ids=["odd-H", "even-H"])
-def test_batched_kernel_matches_reference_on_many_sentences(rng, hidden):
-    """More sentences than a group (GROUP), lengths from 1 up with ties, so that the lockstep
-    groups shrink step by step and blocks of fewer than four repeat their last token; an odd H
-    takes the two-row product's odd-row path."""
-    weights = init_weights(50, hidden, 5, seed=2, dtype=np.float64, vector_dim=3)
+def test_batched_kernel_matches_reference_on_many_sentences(rng, hidden, K, crf, lengths):
+    """The lockstep groups shrink step by step and blocks of fewer than four repeat their last
+    token; an odd H takes the two-row product's odd-row path. Against the NumPy reference (the
+    per-step loss), or for the CRF against the sentences run one at a time."""
+    weights = init_weights(50, hidden, K, seed=2, dtype=np.float64, vector_dim=3)
     weights["ba"] += rng.normal(0, 0.3, size=weights["ba"].shape)
-    lengths = np.concatenate([rng.integers(1, 14, size=kernels.GROUP * 2 + 5), [1, 1, 13]])
-    X, starts, Y = random_batch(rng, 50, 4, lengths, 5)
+    weights["Wyy"] += rng.normal(0, 0.5, size=weights["Wyy"].shape)
+    X, starts, Y = random_batch(rng, 50, 4, BATCH_LENGTHS[lengths](rng), K)
     V = rng.normal(size=(len(X), 3))
     keep = dropout_keep(rng, len(X), 2 * hidden)
     keep_in = dropout_keep(rng, len(X), 2 * hidden, p=0.5)
-    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, keep_in=keep_in, V=V)
-    ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in, V)
+    allowed = np.ones((K + 1, K), dtype=np.bool_)
+    loss, grads = kernel_loss_and_grads(weights, X, starts, Y, keep, crf, allowed, keep_in, V)
+    if crf:
+        ref_loss, ref_grads = sentence_by_sentence(weights, X, starts, Y, keep, keep_in, V,
+                                                   crf, allowed)
+    else:
+        ref_loss, ref_grads = reference_loss_and_grads(weights, X, starts, Y, keep, keep_in, V)
+        ref_grads.pop("Wyy")
     assert loss == pytest.approx(ref_loss, rel=1e-12)
-    for name in set(ref_grads) - {"Wyy"}:
+    for name in ref_grads:
         np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-9, atol=1e-12,
                                    err_msg=name)
+
+
+def test_inner_tokens_are_all_but_each_direction_first():
+    starts = np.array([0, 1, 4, 5, 7])  # sentences of 1, 3, 1 and 2 tokens
+    np.testing.assert_array_equal(grad.inner_tokens(starts), [[2, 3, 6], [1, 2, 5]])
+
+
+@pytest.mark.parametrize("lengths", [[], [2, 0, 3]], ids=["no-sentence", "empty-sentence"])
+def test_batch_without_tokens_is_refused(lengths):
+    weights = init_weights(10, 4, 3, seed=1, dtype=np.float64)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    n = int(starts[-1])
+    X, Y = np.zeros((n, 2), np.int32), np.zeros(n, np.int32)
+    with pytest.raises(ValueError, match="no sentence is empty"):
+        grad.loss_and_grads({k: v for k, v in weights.items() if k != "Wv"}, X, starts, Y,
+                            np.ones((n, 8)), np.ones((0, 8)), np.ones((4, 3), np.bool_), True,
+                            grad.Buffers(weights))
 
 
 # (outputs, loss, parameter): the transition scores Wyy exist only in the CRF loss, which is
@@ -183,20 +230,23 @@ def test_float32_tanh_approximation_is_accurate():
     assert np.all(np.abs(out) <= 1.0)
 
 
-def test_gradients_do_not_depend_on_thread_count(rng):
-    weights = init_weights(50, 8, 5, seed=1, vector_dim=4)
-    X, starts, Y = random_batch(rng, 50, 10, rng.integers(1, 20, size=16), 5)
+@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
+def test_gradients_do_not_depend_on_thread_count(rng, crf):
+    weights = init_weights(50, 7, 5, seed=1, vector_dim=4)
+    X, starts, Y = random_batch(rng, 50, 10, rng.integers(1, 20, size=21), 5)
     V = rng.normal(size=(len(X), 4)).astype(np.float32)
+    keep_in = dropout_keep(rng, len(X), 14, p=0.5).astype(np.float32)
+    allowed = np.ones((6, 5), dtype=np.bool_)
     default = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = kernel_loss_and_grads(weights, X, starts, Y, V=V)
+        one = kernel_loss_and_grads(weights, X, starts, Y, None, crf, allowed, keep_in, V)
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = kernel_loss_and_grads(weights, X, starts, Y, V=V)
+        many = kernel_loss_and_grads(weights, X, starts, Y, None, crf, allowed, keep_in, V)
     finally:
         numba.set_num_threads(default)
     assert one[0] == many[0]
-    for name in NAMES + ("Wv",):
+    for name in NAMES + ("Wv", "Wyy"):
         assert np.array_equal(one[1][name], many[1][name]), name
 
 
