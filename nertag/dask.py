@@ -7,8 +7,10 @@ written in order, so a file's output has the bytes ``nertag tag -i FILE`` writes
 pure function of (file, byte span): when a worker dies, Dask runs its tasks again elsewhere,
 and nothing is lost or written twice, because only this process writes, in order.
 
-The model file's bytes go to the workers once (scattered to all of them); each worker process
-loads them once and keeps the model (``_MODELS``) for every later task.
+The model file's bytes go to the cluster once, as the result of a task that the scheduler can
+run again (scattered data could not be remade: when the workers that held it died, every piece
+failed with "lost data"); each worker process loads them once and keeps the model
+(``_MODELS``) for every later task.
 
 Nothing here is imported by ``import nertag`` or by the plain CLI: Dask is imported only here.
 """
@@ -258,6 +260,22 @@ def connect(address):
         raise NertagError(f"cannot reach the Dask scheduler: {reason}", address) from None
 
 
+def _same(blob):
+    return blob
+
+
+def _model_task(client, blob):
+    """A future of the model's bytes that the scheduler recomputes if the workers holding it
+    die (its task carries the bytes). The bytes make the graph large on purpose: Dask's
+    warning about that is silenced."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return client.submit(_same, blob, key=f"nertag-model-{uuid.uuid4().hex[:12]}",
+                             pure=False)
+
+
 def tag_files(address, pattern, output_dir, model_path=None, input_format="text",
               output_format="inline", encoding="utf-8", block_bytes=BLOCK_BYTES, progress=None):
     """Tag every file of ``pattern`` on the Dask cluster at ``address`` (``local``: a
@@ -278,7 +296,7 @@ def tag_files(address, pattern, output_dir, model_path=None, input_format="text"
     total, done = sum(f.size for f in inputs), 0
     client, cluster = connect(address)
     try:
-        shared = client.scatter(blob, broadcast=True, hash=False)
+        shared = _model_task(client, blob)
         futures, n, run = [], 0, uuid.uuid4().hex[:12]
         for f, spans in zip(inputs, pieces):
             futures.append([])
