@@ -68,10 +68,7 @@ def decode_crf(emissions, starts, allowed, Wyy, scores=True):
 def crf_marginals(emissions, starts, transitions):
     """p(y<t> = k | sentence) under a linear-chain CRF, by scaled forward-backward (products
     of probabilities renormalised each step: no logarithms), sentences stepped together:
-    (N, K) emissions, (K+1, K) transitions (-inf where not allowed) -> (N, K).
-
-    As in viterbi, the tags are on the first axis, (K, B), so that each step's products and
-    sums run over contiguous rows."""
+    (N, K) emissions, (K+1, K) transitions (-inf where not allowed) -> (N, K)."""
     N, K = emissions.shape
     out = np.zeros((N, K), dtype=np.float64)
     finite = transitions[np.isfinite(transitions)]
@@ -82,21 +79,21 @@ def crf_marginals(emissions, starts, transitions):
         B, T = valid.shape
         if T == 0:
             continue
-        E = emissions[index.T].transpose(0, 2, 1).astype(np.float64)  # (T, K, B)
-        psi = np.exp(E - E.max(axis=1, keepdims=True))
-        alpha = np.empty((T, K, B))
-        c = np.empty((T, B))
-        a = M[K][:, None] * psi[0]
+        E = emissions[index].astype(np.float64)  # (B, T, K)
+        psi = np.exp(E - E.max(axis=2, keepdims=True))
+        alpha = np.empty((B, T, K))
+        c = np.empty((B, T))
+        a = M[K] * psi[:, 0]
         for t in range(T):
             if t:
-                a = _times_rows(step, alpha[t - 1]) * psi[t]
-            c[t] = np.maximum(a.sum(axis=0), 1e-300)
-            alpha[t] = a / c[t]
-        beta = np.ones((T, K, B))
+                a = _rows_times(alpha[:, t - 1], step) * psi[:, t]
+            c[:, t] = np.maximum(a.sum(axis=1), 1e-300)
+            alpha[:, t] = a / c[:, t, None]
+        beta = np.ones((B, T, K))
         for t in range(T - 2, -1, -1):
-            b = _times_rows(step_t, psi[t + 1] * beta[t + 1]) / c[t + 1]
-            beta[t] = np.where(valid[:, t + 1], b, 1.0)  # past the end: nothing
-        out[index[valid]] = (alpha * beta).transpose(2, 0, 1)[valid]
+            b = _rows_times(psi[:, t + 1] * beta[:, t + 1], step_t) / c[:, t + 1, None]
+            beta[:, t] = np.where(valid[:, t + 1, None], b, 1.0)  # past the end: nothing
+        out[index[valid]] = alpha[valid] * beta[valid]
     return out
 
 
@@ -154,11 +151,10 @@ def entity_spans(tags, scores):
     return [(s, e, t, math.prod(scores[s:e])) for s, e, t in bio_spans(tags)]
 
 
-def _times_rows(M, X):
-    """M^T X for (K, K) and (K, B): row j is sum_k M[k, j] X[k], summed in a fixed order for
-    every column (a BLAS product's rounding would depend on B, and so a token's score on what
-    else shares its batch)."""
-    out = M[0][:, None] * X[0]
+def _rows_times(X, M):
+    """X @ M for (B, K) x (K, K), summed in a fixed order for every row (a BLAS product's
+    rounding would depend on B, and so a token's score on what else shares its batch)."""
+    out = X[:, :1] * M[0]
     for k in range(1, M.shape[0]):
-        out += M[k][:, None] * X[k]
+        out += X[:, k:k + 1] * M[k]
     return out
