@@ -272,30 +272,25 @@ def _token(starts, s, d, n):
 
 
 @njit(**_JIT)
-def _cell_inputs(members, starts, d, X, Wax, E, keep_in, ba, A):
-    """A[t, dH:(d+1)H] <- (Wax x<t> + E<t>) * keep_in<t> + ba for direction d of every token of
-    a group's sentences: the direction's half of the cell's input, (H,) a token."""
+def _cell_input(X, t, Wax, E, keep_in, ba, A):
+    """A[t] <- (Wax x<t> + E<t>) * keep_in<t> + ba, both directions: (2H,)."""
     H = ba.shape[1]
-    off = d * H
-    for s in members:
-        for t in range(starts[s], starts[s + 1]):
-            z = A[t, off:off + H]
-            for i in range(H):
-                z[i] = 0
-            for f in range(X.shape[1]):  # Wax x<t>: a sum of rows, never a one-hot product
-                row = Wax[X[t, f], off:off + H]
-                for i in range(H):
-                    z[i] += row[i]
-            if E.shape[0] > 0:
-                e = E[t, off:off + H]
-                for i in range(H):
-                    z[i] += e[i]
-            if keep_in.shape[0] > 0:
-                k = keep_in[t, off:off + H]
-                for i in range(H):
-                    z[i] *= k[i]
-            for i in range(H):
-                z[i] += ba[d, i]
+    H2 = 2 * H
+    for i in range(H2):
+        A[t, i] = 0
+    for f in range(X.shape[1]):  # Wax x<t>: a sum of rows, never a one-hot product
+        row = X[t, f]
+        for i in range(H2):
+            A[t, i] += Wax[row, i]
+    if E.shape[0] > 0:
+        for i in range(H2):
+            A[t, i] += E[t, i]
+    if keep_in.shape[0] > 0:
+        for i in range(H2):
+            A[t, i] *= keep_in[t, i]
+    for d in range(2):
+        for i in range(H):
+            A[t, d * H + i] += ba[d, i]
 
 
 @njit(**_JIT)
@@ -561,30 +556,29 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
     probability (ones for none); keep_in the same on Wax x<t> + E<t> ((0, 2H) for none).
     Outputs: loss (S,) a sentence; and the gradients of grad_scale * loss: gWyy (S, K+1, K) a
     sentence (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H),
-    gby (K,) summed here in token order; dZ (N, 2H) dL/dz<t>, z the pre-activation (times
-    keep_in<t>, outside, it is dL/d(Wax x<t> + E<t>), to scatter into Wax's rows and, for
-    E = V Wv, to give dL/dWv = V^T dZ). A (N, 2H) is left holding the activations; AK (N, 2H),
-    D, Alpha, Beta (N, K) are work space.
+    gby (K,) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
+    Wax's rows (and, for E = V Wv, to give dL/dWv = V^T dZ). A (N, 2H) is left holding the
+    activations; AK (N, 2H), D, Alpha, Beta (N, K) are work space.
     """
     S = starts.shape[0] - 1
+    N = X.shape[0]
     K, H2 = Wya.shape
     H = H2 // 2
     lengths = starts[1:] - starts[:-1]
     n_groups = (S + GROUP - 1) // GROUP
+    for t in prange(N):
+        _cell_input(X, t, Wax, E, keep_in, ba, A)
     for task in prange(2 * n_groups):  # the cell: a direction of a group a task
         d, g = task // n_groups, task % n_groups
         members = order[g * GROUP:min(S, (g + 1) * GROUP)]
-        _cell_inputs(members, starts, d, X, Wax, E, keep_in, ba, A)
         _forward_group(members, lengths, starts, d, Waa, A)
     for si in prange(S):
         gWyy[si] = 0
         loss[si] = _sentence_output(starts[si], starts[si + 1], Y, keep, grad_scale, Wya, by,
                                     Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, gWyy[si])
-    # BPTT, as the cell, and beside it (fewer parallel loops: fewer waits) dWya's rows
-    for task in prange(2 * n_groups + K):
-        if task >= 2 * n_groups:
-            _output_grads(task - 2 * n_groups, AK, D, gWya, gby)
-            continue
+    for k in prange(K):
+        _output_grads(k, AK, D, gWya, gby)
+    for task in prange(2 * n_groups):  # BPTT, as the cell
         d, g = task // n_groups, task % n_groups
         members = order[g * GROUP:min(S, (g + 1) * GROUP)]
         da = np.empty((GROUP, H), dtype=A.dtype)
@@ -593,6 +587,10 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
         d, r = task // ROW_BLOCKS, task % ROW_BLOCKS
         _recurrent_grads(inner[d], d, r * H // ROW_BLOCKS, (r + 1) * H // ROW_BLOCKS, A, dZ,
                          gWaa, gba)
+    if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
+        for t in prange(N):
+            for j in range(H2):
+                dZ[t, j] *= keep_in[t, j]
 
 
 @njit(**_PARALLEL_JIT)

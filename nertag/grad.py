@@ -82,8 +82,6 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
                            b.Beta[:n], b.loss[:S], b.gWyy[:S], g["Waa"], g["ba"], g["Wya"],
                            g["by"])
     kernels.sum_rows(b.gWyy[:S].reshape(S, -1), g["Wyy"].reshape(-1))
-    if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the input dropout
-        b.dZ[:n] *= keep_in
     if V is not None:  # dL/dWv = V^T dL/dE, and dL/dE<t> = dL/d(Wax x<t>) = dZ<t>
         np.matmul(V.T, b.dZ[:n], out=g["Wv"])
     rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.gWax, b.touched)
