@@ -162,8 +162,12 @@ def iter_conll_batches(path, span=None, encoding="utf-8", stream=None):
     """Batches of tag-less Sentences (token = first column, lines kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
     for blocks in sentence_blocks(iter_line_batches(path, span, encoding, stream), 0):
-        yield [Sentence(_first_columns(lines), None, lines, first)
-               for first, lines in blocks]
+        yield conll_sentences(blocks)
+
+
+def conll_sentences(blocks):
+    """Tag-less Sentences of ``sentence_blocks``' ``(number of the first line, lines)``."""
+    return [Sentence(_first_columns(lines), None, lines, first) for first, lines in blocks]
 
 
 _TAB_FIRST = re.compile(r"^([^\t\n]*)\t", re.MULTILINE)
@@ -230,10 +234,10 @@ def _tag_stream(model, out, texts, path, input_format, output_format, encoding):
         if split is not None and split < size:
             return _tag_in_two_processes(model, out, path, input_format, output_format, split,
                                          encoding)
-    return _write_tagged(model, out, iter_tagged(model, texts, path, input_format,
-                                                 encoding=encoding,
-                                                 scores=_needs_scores(output_format)),
-                         output_format)
+    if texts:
+        return _write_tagged(model, out, iter_tagged(model, texts, scores=_needs_scores(
+            output_format)), output_format)
+    return _tag_arriving(model, out, path, input_format, output_format, encoding)
 
 
 def _needs_scores(output_format):
@@ -244,10 +248,331 @@ def _write_tagged(model, out, batches, output_format):
     formatter = FORMATTERS[output_format]
     n = 0
     for records in batches:
-        out.write("".join(formatter(r) for r in records).encode("utf-8", "surrogateescape"))
+        out.write(formatted(formatter, records))
         out.flush()
         n += len(records)
     return n
+
+
+def formatted(formatter, records):
+    """The output bytes of TaggedText records (bytes of the input that were not UTF-8 written
+    back as they came)."""
+    return "".join(map(formatter, records)).encode("utf-8", "surrogateescape")
+
+
+# ------------------------------------------------------------- a stream tagged as it arrives
+
+# a stream is tagged in jobs of about this many characters of input: a read batch (up to
+# READ_CHUNK bytes) larger than one job is cut, so two processes can share it
+JOB_CHARS = 1 << 17
+
+
+class Job:
+    """Consecutive input records (lines, or CoNLL sentence blocks) and, once tagged, their
+    output bytes."""
+
+    __slots__ = ("records", "output")
+
+    def __init__(self, records):
+        self.records = records
+        self.output = None
+
+
+def _tag_arriving(model, out, path, input_format, output_format, encoding):
+    """Tag a stream (a pipe, a terminal, a file too small to split) in jobs, written in input
+    order as soon as they and all before them are done. While input arrives faster than one
+    job at a time (``cat file | nertag tag``), a forked helper process tags jobs too: it takes
+    the oldest job not yet started whenever it is free, so the two share the work whatever
+    else runs on the cores. Returns the number of records written."""
+    tag_job = JobTagger(model, input_format, output_format)
+    batches = _record_batches(path, input_format, encoding)
+    waiting = _more_waiting(sys.stdin) if path == "-" else None
+    pending = []  # jobs read, in input order, not yet written
+    helper = None
+    n = 0
+    try:
+        exhausted = False
+        while True:
+            # take in what has arrived, a job ahead, so the helper never waits for the reader;
+            # when reading would block, first answer what has been read
+            while not exhausted and _unstarted(pending, helper) < 2:
+                if pending and waiting is not None and not waiting():
+                    break
+                records = next(batches, None)
+                if records is None:
+                    exhausted = True
+                    break
+                if not records:
+                    continue
+                chars = _characters(records, input_format)
+                jobs = [Job(part) for part in _cut(records, chars)]
+                pending += jobs
+                if helper is None and _coming_fast(chars, waiting) and hasattr(os, "fork"):
+                    helper = Helper(model, tag_job)  # input comes fast: both cores
+                    jobs = [job for job in pending if job.output is None]
+                if helper is not None:
+                    helper.add(jobs)
+            job = helper.take() if helper is not None else _first_unstarted(pending)
+            if job is not None:
+                job.output = tag_job(job.records)
+            elif helper is not None and pending:
+                helper.wait(pending[0])  # nothing left to start: the helper's turn
+            elif exhausted:
+                return n
+            n += _write_done(out, pending)
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def _unstarted(pending, helper):
+    if helper is not None:
+        return helper.unstarted()
+    return sum(job.output is None for job in pending)
+
+
+def _first_unstarted(pending):
+    return next((job for job in pending if job.output is None), None)
+
+
+def _write_done(out, pending):
+    """Write the finished jobs at the head of ``pending`` (and drop them): the number of
+    records written."""
+    done = 0
+    while done < len(pending) and pending[done].output is not None:
+        done += 1
+    if not done:
+        return 0
+    out.write(b"".join(job.output for job in pending[:done]))
+    out.flush()
+    n = sum(len(job.records) for job in pending[:done])
+    del pending[:done]
+    return n
+
+
+def _record_batches(path, input_format, encoding):
+    """Batches of input records as they arrive: lines, or for CoNLL sentence blocks
+    ``(number of the first line, lines)``."""
+    batches = iter_line_batches(path, None, encoding)
+    if input_format == "conll":
+        return sentence_blocks(batches, 0)
+    return (lines for _, lines in batches)
+
+
+def _characters(records, input_format):
+    """Characters of a batch of records, line ends counted."""
+    if input_format == "conll":
+        return sum(len(line) + 1 for _, lines in records for line in lines)
+    return sum(map(len, records)) + len(records)
+
+
+def _coming_fast(chars, waiting):
+    """Whether input arrives faster than one process tags it: a batch of more than one job,
+    or of a full pipe buffer with more already waiting."""
+    return chars >= 1.5 * JOB_CHARS or (chars >= PIPE_BUFFER and waiting is not None
+                                        and waiting())
+
+
+PIPE_BUFFER = 1 << 16
+
+
+def _cut(records, chars):
+    """A batch of records (of ``chars`` characters) in jobs of about JOB_CHARS characters
+    each, records whole."""
+    parts = max(1, min(len(records), round(chars / JOB_CHARS)))
+    size = -(-len(records) // parts)
+    return [records[at:at + size] for at in range(0, len(records), size)]
+
+
+class JobTagger:
+    """A job's records -> its output bytes: the same function in the reading process and in
+    its helper."""
+
+    def __init__(self, model, input_format, output_format):
+        self.model = model
+        self.conll = input_format == "conll"
+        self.formatter = FORMATTERS[output_format]
+        self.scores = _needs_scores(output_format)
+
+    def __call__(self, records):
+        if self.conll:
+            tagged = tag_sentences(self.model, conll_sentences(records), self.scores)
+        else:
+            tagged = tag_texts(self.model, records, self.scores)
+        return formatted(self.formatter, tagged)
+
+
+class Helper:
+    """A forked process tagging jobs beside this one. A courier thread here hands it the oldest
+    job nobody has started as soon as it is free, and brings the output back. A job goes out
+    and its output comes back through a temporary file shared by the two (one write and one
+    read each way: no pipe-sized pieces, each of which would wait for the GIL); a pipe each way
+    carries only their lengths."""
+
+    def __init__(self, model, tag_job):
+        import threading
+        from collections import deque
+
+        self.model = model
+        self._single_threaded = model.single_threaded
+        model.single_threaded = True  # two processes fill the two cores
+        self._queue = deque()  # jobs not started, oldest first
+        self._lock = threading.Condition()
+        self._closed = False
+        self._failed = False
+        self._shared = tempfile.TemporaryFile(prefix="nertag-")
+        to_helper, from_parent = os.pipe()[::-1]
+        from_helper, to_parent = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the helper: never returns
+            os.close(to_helper)
+            os.close(from_helper)
+            _serve(tag_job, from_parent, to_parent, self._shared.fileno())
+        os.close(from_parent)
+        os.close(to_parent)
+        self._to, self._from = to_helper, from_helper
+        self._courier = threading.Thread(target=self._carry, name="nertag-courier",
+                                         daemon=True)
+        self._courier.start()
+
+    def add(self, jobs):
+        with self._lock:
+            self._queue.extend(jobs)
+            self._lock.notify_all()
+
+    def unstarted(self):
+        return len(self._queue)
+
+    def take(self):
+        """The oldest job nobody has started (now this process's), or None."""
+        with self._lock:
+            return self._queue.popleft() if self._queue else None
+
+    def wait(self, job):
+        """Until the helper has done ``job``; a helper that failed is an error (or an
+        interruption, when a signal stopped it)."""
+        with self._lock:
+            while job.output is None and not self._failed:
+                self._lock.wait()
+        if job.output is None:
+            _check_helper(self._end(), "tagging in the helper process failed", "nertag")
+            raise NertagError("tagging in the helper process failed", "nertag")
+
+    def _carry(self):
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                job = self._queue.popleft()
+            try:
+                output = _exchange(self._to, self._from, self._shared.fileno(),
+                                   pickle_records(job.records))
+            except OSError:
+                output = None
+            with self._lock:
+                job.output = output
+                self._failed = output is None
+                self._lock.notify_all()
+            if output is None:
+                return
+
+    def _end(self):
+        """Stop the helper (it may be idle, busy, or gone already): its wait status."""
+        if self.pid is None:
+            return 0
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:  # still running: its work is not wanted any more
+            os.kill(self.pid, signal.SIGKILL)
+            _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        return status
+
+    def close(self):
+        """Stop the helper and the courier (whatever they were doing) and clean up."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        try:
+            self._end()
+        finally:
+            self._courier.join()  # it ends on its next look at the queue, or on a dead pipe
+            os.close(self._to)
+            os.close(self._from)
+            self._shared.close()
+            self.model.single_threaded = self._single_threaded
+
+
+def pickle_records(records):
+    import pickle
+
+    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_LENGTH = 8  # bytes of a length on a pipe
+
+
+def _exchange(to_helper, from_helper, shared, data):
+    """Send a job's bytes to the helper and get its output's bytes back (see Helper)."""
+    _pwrite_all(shared, data)
+    os.write(to_helper, len(data).to_bytes(_LENGTH, "little"))
+    size = _read_length(from_helper)
+    if size is None:
+        raise OSError("the helper ended")
+    return _pread_all(shared, size)
+
+
+def _serve(tag_job, jobs, results, shared):
+    """The helper's life: each job's records read from the shared file, tagged, and the output
+    written back in their place, until its input ends."""
+    import pickle
+
+    code = 1
+    try:
+        _helper_signals()
+        while True:
+            size = _read_length(jobs)
+            if size is None:
+                break
+            output = tag_job(pickle.loads(_pread_all(shared, size)))
+            _pwrite_all(shared, output)
+            os.write(results, len(output).to_bytes(_LENGTH, "little"))
+        code = 0
+    except NertagError as exc:
+        os.write(2, f"Error: {exc}\n".encode("utf-8", "replace"))
+    except BrokenPipeError:
+        code = 0  # the parent went away: nothing to report
+    finally:
+        os._exit(code)
+
+
+def _read_length(fd):
+    data = b""
+    while len(data) < _LENGTH:
+        more = os.read(fd, _LENGTH - len(data))
+        if not more:
+            return None
+        data += more
+    return int.from_bytes(data, "little")
+
+
+def _pwrite_all(fd, data):
+    view = memoryview(data)
+    at = 0
+    while at < len(view):
+        at += os.pwrite(fd, view[at:], at)
+
+
+def _pread_all(fd, size):
+    parts, at = [], 0
+    while at < size:
+        part = os.pread(fd, size - at, at)
+        if not part:
+            raise OSError("the shared file is short")
+        parts.append(part)
+        at += len(part)
+    return b"".join(parts)
 
 
 def _tag_in_two_processes(model, out, path, input_format, output_format, split, encoding):

@@ -149,6 +149,70 @@ def test_two_process_split_gives_the_same_output(sample_model_path, tmp_path, mo
         assert outputs[0].count(b"\n") >= 3000
 
 
+def test_stream_tagged_with_a_helper_gives_the_bytes_of_one_process(sample_model_path,
+                                                                     tmp_path, monkeypatch):
+    """A stream arriving fast is cut into jobs that a forked helper shares with the reading
+    process: the output is the bytes one process writes, records in input order (each line
+    is different), for text with empty lines and CRLF, and CoNLL with a document start."""
+    import io
+
+    from nertag import streams
+    from nertag.modelfile import load_model
+
+    model = load_model(sample_model_path)
+    text = tmp_path / "in.txt"
+    text.write_bytes(b"".join(
+        f"Harry Potter met Ada Lovelace {i} times in London .\r\n".encode() if i % 3 else b"\n"
+        for i in range(3001)))
+    conll = tmp_path / "in.conll"
+    conll.write_text("-DOCSTART- O\n\n" + "".join(f"Harry\nPotter\nmet\nAda\n{i}\n\n"
+                                                   for i in range(2000)))
+    started = []
+    real_helper = streams.Helper
+
+    def counted_helper(*args):
+        started.append(True)
+        return real_helper(*args)
+
+    monkeypatch.setattr(streams, "Helper", counted_helper)
+    for path, kind, fmt in ((text, "text", "inline"), (conll, "conll", "conll"),
+                            (text, "text", "json")):
+        outputs = []
+        for job_chars in (1 << 40, 2000):  # one job, one process; then many jobs, two
+            monkeypatch.setattr(streams, "JOB_CHARS", job_chars)
+            out = io.BytesIO()
+            n = streams.tag_stream(model, out, path=str(path), input_format=kind,
+                                   output_format=fmt)
+            outputs.append((n, out.getvalue()))
+        assert outputs[0] == outputs[1]
+        assert outputs[0][0] >= 2000
+    assert len(started) == 3  # each of the second runs had a helper
+    assert model.single_threaded is False  # given back after the helper's end
+
+
+def test_a_failing_helper_is_an_error(sample_model_path, tmp_path, monkeypatch):
+    import io
+
+    from nertag import streams
+    from nertag.modelfile import load_model
+
+    model = load_model(sample_model_path)
+    text = tmp_path / "in.txt"
+    text.write_text("Harry Potter met Ada Lovelace in London .\n" * 2000)
+    parent = os.getpid()
+    real_call = streams.JobTagger.__call__
+
+    def failing_in_the_helper(self, records):
+        if os.getpid() != parent:
+            raise NertagError("broken", "helper")
+        return real_call(self, records)
+
+    monkeypatch.setattr(streams.JobTagger, "__call__", failing_in_the_helper)
+    monkeypatch.setattr(streams, "JOB_CHARS", 2000)
+    with pytest.raises(NertagError, match="helper process failed"):
+        streams.tag_stream(model, io.BytesIO(), path=str(text))
+
+
 def _big_inputs(tmp_path):
     """A text file and a CoNLL file of about 1.5 MB each: read from a fast pipe in batches
     of what is waiting."""
