@@ -161,7 +161,9 @@ def sentence_blocks(batches, n_tags):
     ``(number of its first line, lines)``, the sentences it completes, each ``(number of its
     first line, its lines)``: a blank line ends a sentence, a ``-DOCSTART-`` line ends one and
     is dropped, a comment line at a sentence start is dropped (see _is_comment; ``n_tags`` is
-    how many tag columns a line ends with). The last sentence comes when the batches end."""
+    how many tag columns a line ends with). The last sentence comes when the batches end.
+    A batch that completes no sentence yields ``[]``: one step never takes two batches, so a
+    stream's reader is never kept waiting for the rest of a sentence that may come late."""
     block_first, block = 0, []  # the sentence still open
     for first, lines in batches:
         done = []
@@ -181,8 +183,7 @@ def sentence_blocks(batches, n_tags):
                     done.append((block_first, block))
                     block = []
                 at = stop + 1
-        if done:
-            yield done
+        yield done
     if block:
         yield [(block_first, block)]
 

@@ -33,7 +33,8 @@ def iter_line_batches(path, span=None, encoding="utf-8", stream=None):
     regular file (``stop`` None: to the end); line numbers then count from the span's start.
 
     Each read takes what is available (up to READ_CHUNK bytes), so a file is read in large
-    batches while an interactive pipe gets each line answered when it comes. Text to tag is
+    batches while an interactive pipe gets each line answered when it comes. Every read yields
+    a batch, empty when it completed no line: one step never reads twice. Text to tag is
     decoded leniently: bytes that are not UTF-8 become lone surrogates, written back unchanged.
     ``stream``: a binary file already open (any seekable one for a span, e.g. an fsspec file)
     to read instead of opening ``path``, which then only names it in messages; it is left open.
@@ -74,6 +75,9 @@ def iter_line_batches(path, span=None, encoding="utf-8", stream=None):
             cut = chunk.rfind(b"\n")
             if chunk and cut < 0:
                 parts.append(chunk)
+                # no line completed: hand back control, so a caller with records to answer
+                # is never kept waiting by a read for the rest of a line that may come late
+                yield number, []
                 continue
             complete = b"".join(parts) + chunk[: cut + 1]
             parts = [chunk[cut + 1:]]
@@ -99,18 +103,29 @@ def iter_line_batches(path, span=None, encoding="utf-8", stream=None):
 
 
 def _more_waiting(stream):
-    """A function telling whether more input can be read at once without waiting, for a pipe;
-    None for anything else (a file is read in large batches anyway)."""
+    """A function telling whether a read of ``stream`` would return at once, for a pipe, a
+    socket or a terminal (select on its descriptor); None for anything else: a regular file
+    (read in large batches anyway), or a stream whose readiness cannot be told."""
     import select
     import stat
 
     try:
         fd = stream.fileno()
-        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
-            return None
+        mode = os.fstat(fd).st_mode
     except (OSError, ValueError, AttributeError):
         return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+        return None
     return lambda: bool(select.select([fd], [], [], 0)[0])
+
+
+def _is_regular(stream):
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _regular_file(path):
@@ -162,7 +177,8 @@ def iter_conll_batches(path, span=None, encoding="utf-8", stream=None):
     """Batches of tag-less Sentences (token = first column, lines kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
     for blocks in sentence_blocks(iter_line_batches(path, span, encoding, stream), 0):
-        yield conll_sentences(blocks)
+        if blocks:
+            yield conll_sentences(blocks)
 
 
 def conll_sentences(blocks):
@@ -204,7 +220,8 @@ def iter_tagged(model, texts=None, path="-", input_format="text", span=None, enc
             yield tag_sentences(model, sentences, scores)
     else:
         for _, lines in iter_line_batches(path, span, encoding, stream):
-            yield tag_texts(model, lines, scores)
+            if lines:
+                yield tag_texts(model, lines, scores)
 
 
 def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline",
@@ -284,19 +301,52 @@ def _tag_arriving(model, out, path, input_format, output_format, encoding):
     job at a time (``cat file | nertag tag``), a forked helper process tags jobs too: it takes
     the oldest job not yet started whenever it is free, so the two share the work whatever
     else runs on the cores. Returns the number of records written."""
+    stream = open_text(path)
+    try:
+        batches = _record_batches(path, stream, input_format, encoding)
+        return _tag_jobs(model, out, batches, _ready_to_read(stream), _more_waiting(stream),
+                         input_format, output_format)
+    finally:
+        close_unless_stdin(stream)
+
+
+def _ready_to_read(stream):
+    """A function telling whether reading the input now would return without waiting: select
+    says for a pipe, a socket or a terminal; a regular file never waits; for anything else it
+    cannot be told, and the answer is always no (so nothing read waits on a read)."""
+    waiting = _more_waiting(stream)
+    if waiting is not None:
+        return waiting
+    return _always if _is_regular(stream) else _never
+
+
+def _always():
+    return True
+
+
+def _never():
+    return False
+
+
+def _tag_jobs(model, out, batches, ready, waiting, input_format, output_format):
+    """``_tag_arriving`` of batches of records; ``ready()``: whether the next batch can be
+    read without waiting; ``waiting``: the same for a pipe, a socket or a terminal, else None
+    (tells input coming fast)."""
     tag_job = JobTagger(model, input_format, output_format)
-    batches = _record_batches(path, input_format, encoding)
-    waiting = _more_waiting(sys.stdin) if path == "-" else None
     pending = []  # jobs read, in input order, not yet written
     helper = None
     n = 0
+    exhausted = False
     try:
-        exhausted = False
         while True:
+            if helper is not None and helper.failed:
+                failed, helper = helper, None
+                _carry_on_alone(failed)  # its jobs are still pending: this process does them
             # take in what has arrived, a job ahead, so the helper never waits for the reader;
-            # when reading would block, first answer what has been read
+            # but never wait for input while jobs read are still to be answered (each step of
+            # ``batches`` reads at most once: a partial line or sentence gives [])
             while not exhausted and _unstarted(pending, helper) < 2:
-                if pending and waiting is not None and not waiting():
+                if pending and not ready():
                     break
                 records = next(batches, None)
                 if records is None:
@@ -322,7 +372,25 @@ def _tag_arriving(model, out, path, input_format, output_format, encoding):
             n += _write_done(out, pending)
     finally:
         if helper is not None:
-            helper.close()
+            # every job written: the idle helper is let exit; else (an interruption, a closed
+            # output) it is stopped at once
+            helper.close(idle=exhausted and not pending)
+
+
+def _carry_on_alone(helper):
+    """After a helper failed (killed, crashed, out of memory): reap it and say so; the caller
+    tags its jobs itself, so nothing read is lost. A helper stopped by SIGINT or SIGTERM means
+    nertag is being stopped: an interruption."""
+    status = helper.close(idle=True)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
+        raise KeyboardInterrupt
+    if os.WIFSIGNALED(status):
+        how = f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    else:
+        how = f"failed (exit status {os.waitstatus_to_exitcode(status)})"
+    sys.stderr.write(f"nertag: warning: the helper process {how}; tagging on in one "
+                     "process\n")
+    sys.stderr.flush()
 
 
 def _unstarted(pending, helper):
@@ -350,10 +418,11 @@ def _write_done(out, pending):
     return n
 
 
-def _record_batches(path, input_format, encoding):
-    """Batches of input records as they arrive: lines, or for CoNLL sentence blocks
-    ``(number of the first line, lines)``."""
-    batches = iter_line_batches(path, None, encoding)
+def _record_batches(path, stream, input_format, encoding):
+    """Batches of input records of the open ``stream`` as they arrive: lines, or for CoNLL
+    sentence blocks ``(number of the first line, lines)``; one read a batch, so a batch may be
+    empty (a partial line or sentence)."""
+    batches = iter_line_batches(path, None, encoding, stream)
     if input_format == "conll":
         return sentence_blocks(batches, 0)
     return (lines for _, lines in batches)
@@ -443,20 +512,22 @@ class Helper:
     def unstarted(self):
         return len(self._queue)
 
+    @property
+    def failed(self):
+        """Whether the helper is gone (or its answer was unreadable): the job it had is left
+        untagged, for this process to do."""
+        return self._failed
+
     def take(self):
         """The oldest job nobody has started (now this process's), or None."""
         with self._lock:
             return self._queue.popleft() if self._queue else None
 
     def wait(self, job):
-        """Until the helper has done ``job``; a helper that failed is an error (or an
-        interruption, when a signal stopped it)."""
+        """Until the helper has done ``job``, or has failed (see ``failed``)."""
         with self._lock:
             while job.output is None and not self._failed:
                 self._lock.wait()
-        if job.output is None:
-            _check_helper(self._end(), "tagging in the helper process failed", "nertag")
-            raise NertagError("tagging in the helper process failed", "nertag")
 
     def _carry(self):
         while True:
@@ -478,30 +549,42 @@ class Helper:
             if output is None:
                 return
 
-    def _end(self):
-        """Stop the helper (it may be idle, busy, or gone already): its wait status."""
-        if self.pid is None:
-            return 0
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
-        if pid == 0:  # still running: its work is not wanted any more
-            os.kill(self.pid, signal.SIGKILL)
-            _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        return status
-
-    def close(self):
-        """Stop the helper and the courier (whatever they were doing) and clean up."""
+    def close(self, idle=False):
+        """Stop the courier and the helper, and clean up: the helper's wait status. ``idle``:
+        the helper has no job (every one done, or it failed), so its job pipe is closed and it
+        is given time to exit by itself (0, when well); else it is killed at once."""
         with self._lock:
             self._closed = True
             self._lock.notify_all()
         try:
-            self._end()
+            if idle:
+                self._courier.join()  # waiting for a job, or gone after a failure
+                os.close(self._to)
+                self._to = None
+                return self._reap(patience=5.0)
+            status = self._reap(patience=0.0)
+            self._courier.join()  # a dead helper's pipes end whatever the courier was doing
+            return status
         finally:
-            self._courier.join()  # it ends on its next look at the queue, or on a dead pipe
-            os.close(self._to)
-            os.close(self._from)
+            for fd in (self._to, self._from):
+                if fd is not None:
+                    os.close(fd)
             self._shared.close()
             self.model.single_threaded = self._single_threaded
+
+    def _reap(self, patience):
+        """The helper's wait status once it has exited, killed after ``patience`` seconds."""
+        import time
+
+        deadline = time.monotonic() + patience
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return status
+            if time.monotonic() >= deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                return os.waitpid(self.pid, 0)[1]
+            time.sleep(0.005)
 
 
 def pickle_records(records):
@@ -539,12 +622,19 @@ def _serve(tag_job, jobs, results, shared):
             _pwrite_all(shared, output)
             os.write(results, len(output).to_bytes(_LENGTH, "little"))
         code = 0
-    except NertagError as exc:
-        os.write(2, f"Error: {exc}\n".encode("utf-8", "replace"))
     except BrokenPipeError:
         code = 0  # the parent went away: nothing to report
+    except NertagError as exc:
+        _report(f"Error: helper process: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a child must report, then never return
+        _report(f"Error: helper process: {type(exc).__name__}: {exc}")
     finally:
         os._exit(code)
+
+
+def _report(message):
+    """One line on stderr, from a forked child (no Python stream, which the parent shares)."""
+    os.write(2, f"{message}\n".encode("utf-8", "replace"))
 
 
 def _read_length(fd):

@@ -190,7 +190,10 @@ def test_stream_tagged_with_a_helper_gives_the_bytes_of_one_process(sample_model
     assert model.single_threaded is False  # given back after the helper's end
 
 
-def test_a_failing_helper_is_an_error(sample_model_path, tmp_path, monkeypatch):
+def test_a_failing_helper_leaves_its_jobs_to_the_reader(sample_model_path, tmp_path,
+                                                        monkeypatch, capfd):
+    """A helper that fails (here on its first job) is reaped at once, and the reading process
+    tags its jobs: the bytes of one process, and a warning."""
     import io
 
     from nertag import streams
@@ -198,7 +201,10 @@ def test_a_failing_helper_is_an_error(sample_model_path, tmp_path, monkeypatch):
 
     model = load_model(sample_model_path)
     text = tmp_path / "in.txt"
-    text.write_text("Harry Potter met Ada Lovelace in London .\n" * 2000)
+    text.write_text("".join(f"Harry Potter met Ada Lovelace {i} times in London .\n"
+                            for i in range(2000)))
+    alone = io.BytesIO()
+    streams.tag_stream(model, alone, path=str(text))
     parent = os.getpid()
     real_call = streams.JobTagger.__call__
 
@@ -209,8 +215,13 @@ def test_a_failing_helper_is_an_error(sample_model_path, tmp_path, monkeypatch):
 
     monkeypatch.setattr(streams.JobTagger, "__call__", failing_in_the_helper)
     monkeypatch.setattr(streams, "JOB_CHARS", 2000)
-    with pytest.raises(NertagError, match="helper process failed"):
-        streams.tag_stream(model, io.BytesIO(), path=str(text))
+    out = io.BytesIO()
+    assert streams.tag_stream(model, out, path=str(text)) == 2000
+    assert out.getvalue() == alone.getvalue()
+    err = capfd.readouterr().err
+    assert "Error: helper process: helper: broken" in err
+    assert "helper process failed (exit status 1); tagging on in one process" in err
+    assert model.single_threaded is False
 
 
 def _big_inputs(tmp_path):
