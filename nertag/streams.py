@@ -437,8 +437,10 @@ def _characters(records, input_format):
 
 def _coming_fast(chars, waiting):
     """Whether input arrives faster than one process tags it: a batch of more than one job,
-    or of a full pipe buffer with more already waiting."""
-    return chars >= 1.5 * JOB_CHARS or (chars >= PIPE_BUFFER and waiting is not None
+    or of half a pipe buffer with more already waiting. (Not a whole buffer: a read returns at
+    most one buffer, and a batch counts only its complete lines, in characters, so a full
+    buffer almost never reached it and the helper started late, by chance, or not at all.)"""
+    return chars >= 1.5 * JOB_CHARS or (chars >= PIPE_BUFFER // 2 and waiting is not None
                                         and waiting())
 
 
