@@ -339,9 +339,7 @@ def _tag_jobs(model, out, batches, ready, waiting, input_format, output_format):
     exhausted = False
     try:
         while True:
-            if helper is not None and helper.failed:
-                failed, helper = helper, None
-                _carry_on_alone(failed)  # its jobs are still pending: this process does them
+            helper = _still_helping(helper)
             # take in what has arrived, a job ahead, so the helper never waits for the reader;
             # but never wait for input while jobs read are still to be answered (each step of
             # ``batches`` reads at most once: a partial line or sentence gives [])
@@ -362,6 +360,7 @@ def _tag_jobs(model, out, batches, ready, waiting, input_format, output_format):
                     jobs = [job for job in pending if job.output is None]
                 if helper is not None:
                     helper.add(jobs)
+            helper = _still_helping(helper)  # it may have died while input was awaited
             job = helper.take() if helper is not None else _first_unstarted(pending)
             if job is not None:
                 job.output = tag_job(job.records)
@@ -375,6 +374,15 @@ def _tag_jobs(model, out, batches, ready, waiting, input_format, output_format):
             # every job written: the idle helper is let exit; else (an interruption, a closed
             # output) it is stopped at once
             helper.close(idle=exhausted and not pending)
+
+
+def _still_helping(helper):
+    """``helper``, or None once it has failed: then it is reaped and reported, and its jobs,
+    still pending, are this process's to do."""
+    if helper is not None and helper.failed:
+        _carry_on_alone(helper)
+        return None
+    return helper
 
 
 def _carry_on_alone(helper):
@@ -491,6 +499,7 @@ class Helper:
         self._lock = threading.Condition()
         self._closed = False
         self._failed = False
+        self._status = None  # the helper's wait status, once reaped
         self._shared = tempfile.TemporaryFile(prefix="nertag-")
         to_helper, from_parent = os.pipe()[::-1]
         from_helper, to_parent = os.pipe()
@@ -517,7 +526,16 @@ class Helper:
     @property
     def failed(self):
         """Whether the helper is gone (or its answer was unreadable): the job it had is left
-        untagged, for this process to do."""
+        untagged, for this process to do. Asked on every pass of the reader's loop, it also
+        looks whether the process has ended, so that a helper killed while it had no job is
+        noticed at once, not at the next job."""
+        if not self._failed and self._status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._status = status
+                with self._lock:
+                    self._failed = True
+                    self._lock.notify_all()
         return self._failed
 
     def take(self):
@@ -541,7 +559,7 @@ class Helper:
                 job = self._queue.popleft()
             try:
                 output = _exchange(self._to, self._from, self._shared.fileno(),
-                                   pickle_records(job.records))
+                                   encode_records(job.records))
             except OSError:
                 output = None
             with self._lock:
@@ -578,6 +596,8 @@ class Helper:
         """The helper's wait status once it has exited, killed after ``patience`` seconds."""
         import time
 
+        if self._status is not None:  # reaped already (see ``failed``)
+            return self._status
         deadline = time.monotonic() + patience
         while True:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -589,10 +609,13 @@ class Helper:
             time.sleep(0.005)
 
 
-def pickle_records(records):
-    import pickle
+def encode_records(records):
+    """A job's records as bytes for the helper: JSON in ASCII, so that every str (the lone
+    surrogates of undecodable input bytes included) comes back exactly. Never a pickle: nertag
+    runs none, not even its own."""
+    import json
 
-    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+    return json.dumps(records).encode("ascii")
 
 
 _LENGTH = 8  # bytes of a length on a pipe
@@ -611,7 +634,7 @@ def _exchange(to_helper, from_helper, shared, data):
 def _serve(tag_job, jobs, results, shared):
     """The helper's life: each job's records read from the shared file, tagged, and the output
     written back in their place, until its input ends."""
-    import pickle
+    import json
 
     code = 1
     try:
@@ -620,7 +643,7 @@ def _serve(tag_job, jobs, results, shared):
             size = _read_length(jobs)
             if size is None:
                 break
-            output = tag_job(pickle.loads(_pread_all(shared, size)))
+            output = tag_job(json.loads(_pread_all(shared, size)))
             _pwrite_all(shared, output)
             os.write(results, len(output).to_bytes(_LENGTH, "little"))
         code = 0

@@ -246,3 +246,40 @@ def test_a_killed_helper_loses_nothing_and_stops_nothing(sample_model_path, tmp_
     assert answered, "answers stopped with the helper while the stream was open"
     assert data == expected
     assert "helper process was killed by SIGKILL" in err
+
+
+def test_a_helper_killed_while_idle_is_noticed_at_the_next_input(sample_model_path):
+    """The helper killed after a burst has been answered, while the stream waits: the next line
+    is answered by this process, and the warning comes then, not at the end of the input."""
+    proc = _start(sample_model_path)
+    output = Output(proc.stdout)
+    try:
+        proc.stdin.write("".join(f"Harry Potter met Ada Lovelace {i} times in London .\n"
+                                 for i in range(40_000)).encode())
+        proc.stdin.flush()
+        assert output.wait_for(_lines(40_000)), "the burst was not answered"
+        helpers = _children(proc.pid)
+        assert helpers, "the fast stream got no helper"
+        os.kill(helpers[0], signal.SIGKILL)
+        deadline = time.monotonic() + WAIT
+        while not _dead(helpers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the kill has landed
+        proc.stdin.write(b"Ron went to Paris\n")
+        proc.stdin.flush()
+        assert output.wait_for(_lines(40_001)), "the line after the helper died was not answered"
+        assert not _children(proc.pid), "the dead helper was not reaped at the next input"
+        proc.stdin.close()
+        data, err = _finish(proc, output)
+    finally:
+        _stop(proc)
+    assert b"Paris" in data.splitlines()[-1] and data.count(b"\n") == 40_001
+    assert err.count("helper process was killed by SIGKILL") == 1
+
+
+def _dead(pid):
+    """Whether a child process has ended (a zombie, not yet reaped, or gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
