@@ -382,16 +382,23 @@ def print_rows(rows):
     print(f"(this benchmark process peaked at {self_rss:.0f} MB)")
 
 
-def train_rows(args, sentences):
+def training_corpus(sentences, n_tokens=200_000):
+    """The corpus of the training rows (nertag's and PyTorch's): ``n_tokens`` tokens of
+    ``sentences``, tagged with the default model's predictions (tags do not change the speed).
+    (corpus, token count)."""
     from nertag.conll import Corpus, Sentence
     from nertag.modelfile import default_model_path, load_model
+
+    chosen, count = take_tokens(sentences, n_tokens)
+    model = load_model(default_model_path())
+    tagged = [Sentence(tokens, tags) for tokens, (tags, _) in zip(chosen, model.tag(chosen))]
+    return Corpus("bench", tagged), count
+
+
+def train_rows(args, sentences):
     from nertag.training import TrainConfig, Trainer
 
-    chosen, n_tokens = take_tokens(sentences, 200_000)
-    model = load_model(default_model_path())
-    # tags do not change the speed: give each sentence the default model's own predictions
-    tagged = [Sentence(tokens, tags) for tokens, (tags, _) in zip(chosen, model.tag(chosen))]
-    corpus = Corpus("bench", tagged)
+    corpus, n_tokens = training_corpus(sentences)
     rows, nertag_rates = [], {}
     for threads in (1, 0):
         # three epochs, the median reported with the range: the second core of a shared

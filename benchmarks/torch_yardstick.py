@@ -38,7 +38,7 @@ from bench_speed import (  # noqa: E402
     ROOT,
     conll_sentences,
     print_rows,
-    take_tokens,
+    training_corpus,
 )
 
 LABEL = "PyTorch yardstick"
@@ -50,18 +50,6 @@ def torch_available():
     except ImportError:
         return False
     return True
-
-
-def bench_corpus(sentences, n_tokens=200_000):
-    """The corpus of nertag's training row: ``n_tokens`` tokens of ``sentences``, tagged with
-    the default model's predictions (tags do not change the speed). (corpus, token count)."""
-    from nertag.conll import Corpus, Sentence
-    from nertag.modelfile import default_model_path, load_model
-
-    chosen, count = take_tokens(sentences, n_tokens)
-    model = load_model(default_model_path())
-    tagged = [Sentence(tokens, tags) for tokens, (tags, _) in zip(chosen, model.tag(chosen))]
-    return Corpus("bench", tagged), count
 
 
 def encode(corpus, config=None):
@@ -293,7 +281,7 @@ def main():
 
         print_rows(train_rows(args, sentences))
         return
-    corpus, n_tokens = bench_corpus(sentences)
+    corpus, n_tokens = training_corpus(sentences)
     print_rows(torch_rows(corpus, n_tokens, epochs=args.epochs, sparse=not args.dense))
 
 

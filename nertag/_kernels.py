@@ -91,15 +91,15 @@ def _tanh_overload(x):
 
 
 @njit(**_JIT)
-def _cell_direction(X, s, e, d, Wax, E, Waa, ba, A, keep_in):
-    """One direction of the cell over tokens s:e, writing A[s:e, dH:(d+1)H]."""
+def _cell_direction(X, s, e, d, Wax, E, Waa, ba, A):
+    """One direction of the cell over tokens s:e, writing A[s:e, dH:(d+1)H] (inference: no
+    dropout; training steps sentences in groups, below)."""
     H = Waa.shape[1]
     off = d * H
     z = np.empty(H, dtype=Wax.dtype)  # (H,) pre-activation
     F = X.shape[1]
     step = 1 if d == 0 else -1
     t = s if d == 0 else e - 1
-    dropout = keep_in.shape[0] > 0
     with_vectors = E.shape[0] > 0
     for n in range(e - s):
         for i in range(H):
@@ -111,9 +111,6 @@ def _cell_direction(X, s, e, d, Wax, E, Waa, ba, A, keep_in):
         if with_vectors:
             for i in range(H):
                 z[i] += E[t, off + i]
-        if dropout:
-            for i in range(H):
-                z[i] *= keep_in[t, off + i]
         for i in range(H):
             z[i] += ba[d, i]
         if n > 0:  # Waa a<t-1>; a<0> = 0
@@ -129,37 +126,38 @@ def _cell_direction(X, s, e, d, Wax, E, Waa, ba, A, keep_in):
 
 
 @njit(**_JIT)
-def _logits(A, t, keep, Wya, by, out):
-    """out <- Wya (a<t> * keep) + by: (K,)."""
+def _logits(A, t, Wya, by, out):
+    """out <- Wya a<t> + by: (K,) (a<t> after dropout, when training)."""
     K, H2 = Wya.shape
     for k in range(K):
         acc = by[k]
         for j in range(H2):
-            acc += Wya[k, j] * (A[t, j] * keep[j])
+            acc += Wya[k, j] * A[t, j]
         out[k] = acc
 
 
 @njit(**_JIT)
-def _output(A, t, keep, Wya, by, p):
-    """p <- g(Wya (a<t> * keep) + by): softmax (K > 1) or sigmoid (K == 1). Returns log-sum-exp
-    of the logits for softmax, the logit for sigmoid."""
-    K = Wya.shape[0]
-    _logits(A, t, keep, Wya, by, p)
-    one = p.dtype.type(1)
-    if K == 1:
-        logit = p[0]
-        p[0] = one / (one + np.exp(-logit))
-        return logit
+def _softmax(p):
+    """p <- softmax(p) in place, from the largest logit (no overflow)."""
     top = p[0]
-    for k in range(1, K):
+    for k in range(1, p.shape[0]):
         top = max(top, p[k])
     total = p[0] - p[0]
-    for k in range(K):
+    for k in range(p.shape[0]):
         p[k] = np.exp(p[k] - top)
         total += p[k]
-    for k in range(K):
+    for k in range(p.shape[0]):
         p[k] /= total
-    return top + np.log(total)
+
+
+@njit(**_JIT)
+def _output(A, t, Wya, by, p):
+    """p <- g(Wya a<t> + by): softmax (K > 1) or sigmoid (K == 1)."""
+    _logits(A, t, Wya, by, p)
+    if p.shape[0] == 1:
+        p[0] = p.dtype.type(1) / (p.dtype.type(1) + np.exp(-p[0]))
+    else:
+        _softmax(p)
 
 
 @njit(**_PARALLEL_JIT)
@@ -169,14 +167,12 @@ def forward_probs(X, starts, Wax, E, Waa, ba, Wya, by, A, P):
     Tagging itself runs on NumPy (model.py) so that it never waits for Numba to start; this
     compiled twin is what the tests hold the NumPy path to, with the float32 tanh of training."""
     S = starts.shape[0] - 1
-    ones = np.ones(Wya.shape[1], dtype=Wax.dtype)
-    no_dropout = np.ones((0, Wya.shape[1]), dtype=Wax.dtype)
     for si in prange(S):
         s, e = starts[si], starts[si + 1]
-        _cell_direction(X, s, e, 0, Wax, E, Waa, ba, A, no_dropout)
-        _cell_direction(X, s, e, 1, Wax, E, Waa, ba, A, no_dropout)
+        _cell_direction(X, s, e, 0, Wax, E, Waa, ba, A)
+        _cell_direction(X, s, e, 1, Wax, E, Waa, ba, A)
         for t in range(s, e):
-            _output(A, t, ones, Wya, by, P[t])
+            _output(A, t, Wya, by, P[t])
 
 
 # ------------------------------------------------------------------------------------- CRF
@@ -467,15 +463,7 @@ def _cross_entropy(p, y, grad_scale):
         loss = max(logit, 0) - logit * y + np.log1p(np.exp(-abs(logit)))
         p[0] = (p.dtype.type(1) / (p.dtype.type(1) + np.exp(-logit)) - y) * grad_scale
         return loss
-    top = p[0]
-    for k in range(1, K):
-        top = max(top, p[k])
-    total = p[0] - p[0]
-    for k in range(K):
-        p[k] = np.exp(p[k] - top)
-        total += p[k]
-    for k in range(K):
-        p[k] /= total
+    _softmax(p)
     loss = -np.log(max(p[y], 1e-30))
     p[y] -= 1
     for k in range(K):
@@ -493,11 +481,7 @@ def _sentence_output(s, e, Y, keep, grad_scale, Wya, by, Wyy, allowed, crf, A, A
     for t in range(s, e):  # logits Wya (a<t> * keep<t>) + by
         for j in range(H2):
             AK[t, j] = A[t, j] * keep[t, j]
-        for k in range(K):
-            acc = by[k]
-            for j in range(H2):
-                acc += Wya[k, j] * AK[t, j]
-            D[t, k] = acc
+        _logits(AK, t, Wya, by, D[t])
     if crf:
         total = _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale)
     else:

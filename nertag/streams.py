@@ -304,17 +304,18 @@ def _tag_arriving(model, out, path, input_format, output_format, encoding):
     stream = open_text(path)
     try:
         batches = _record_batches(path, stream, input_format, encoding)
-        return _tag_jobs(model, out, batches, _ready_to_read(stream), _more_waiting(stream),
+        waiting = _more_waiting(stream)
+        return _tag_jobs(model, out, batches, _ready_to_read(stream, waiting), waiting,
                          input_format, output_format)
     finally:
         close_unless_stdin(stream)
 
 
-def _ready_to_read(stream):
-    """A function telling whether reading the input now would return without waiting: select
-    says for a pipe, a socket or a terminal; a regular file never waits; for anything else it
-    cannot be told, and the answer is always no (so nothing read waits on a read)."""
-    waiting = _more_waiting(stream)
+def _ready_to_read(stream, waiting):
+    """A function telling whether reading the input now would return without waiting:
+    ``waiting`` (``_more_waiting``'s select) for a pipe, a socket or a terminal; a regular file
+    never waits; for anything else it cannot be told, and the answer is always no (so nothing
+    read waits on a read)."""
     if waiting is not None:
         return waiting
     return _always if _is_regular(stream) else _never
