@@ -44,7 +44,7 @@ MODEL_MAP := --map per=PER --map geo=LOC --map org=ORG --map gpe=MISC --map art=
 	--map eve=MISC --map nat=MISC --map tim=O --map GRP=ORG --map CORP=ORG --map PROD=O \
 	--map CW=O
 model: install
-	$(BIN)/nertag train $(MODEL_MAP) --seed 1 --max-features 60000 --case-augment 0.15 --feature-dropout 0 \
+	$(BIN)/nertag train $(MODEL_MAP) --seed 2 --max-features 60000 --case-augment 0.15 --feature-dropout 0 \
 		-o $(MODEL_OUT) \
 		$(DATA)/gmb/train.conll $(DATA)/wikigold/train.txt $(DATA)/btc/btc.train \
 		$(DATA)/sec_filings/train.txt $(DATA)/multiconer/en_train.conll \

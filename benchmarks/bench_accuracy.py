@@ -92,12 +92,13 @@ SHIPPED = [
 ]
 
 
-def shipped_model_rows(data):
-    """The shipped model on held-out files of each corpus, types mapped as for training."""
+def shipped_model_rows(data, model_path=None):
+    """The shipped model (or the model file at model_path) on held-out files of each corpus,
+    types mapped as for training."""
     from nertag.modelfile import default_model_path, load_model
     from nertag.tagger import evaluate
 
-    model = load_model(default_model_path())
+    model = load_model(model_path or default_model_path())
     print("\n| shipped model on | F1 (untyped) | PER | LOC | ORG | MISC |")
     print("|---|---|---|---|---|---|")
     for name, path, type_map in SHIPPED:
@@ -146,10 +147,11 @@ def main():
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--threads", type=int, default=0, help="training threads (0: all)")
     parser.add_argument("--no-shipped", action="store_true", help="skip the shipped model rows")
+    parser.add_argument("--model", help="score this model file as the shipped one (a candidate)")
     args = parser.parse_args()
     data = Path(args.data)
     if args.shipped_only:
-        shipped_model_rows(data)
+        shipped_model_rows(data, args.model)
         return
     seeds = [int(s) for s in args.seeds.split(",")]
     wanted = args.corpora.split(",")
@@ -190,7 +192,7 @@ def main():
     for name, crf_text, cells, target, seconds in lines:
         print(f"| {name} | {crf_text} | " + " | ".join(cells) + f" | {target} | {seconds} |")
     if not args.no_shipped:
-        shipped_model_rows(data)
+        shipped_model_rows(data, args.model)
 
 
 if __name__ == "__main__":
