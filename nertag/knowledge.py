@@ -72,7 +72,7 @@ def manifest():
 def npz_bytes(arrays):
     """A deterministic .npz (stored in key order, fixed timestamps, no pickles). Numbers are
     stored uncompressed, so that :func:`read_npz` can map them from the file instead of
-    inflating them (a cold start reads a few rows of a 10 MB table); text is deflated."""
+    inflating them (a cold start reads a few rows of a 19.5 MB table); text is deflated."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         for key in sorted(arrays):
@@ -97,7 +97,7 @@ def read_npz(path, keys=None, mmap=True):
     given) without pickles.
 
     With ``mmap``, members stored uncompressed are memory-mapped: only the pages a lookup
-    touches are read (a short input reads a few rows of a 10 MB table), and their checksums are
+    touches are read (a short input reads a few rows of a 19.5 MB table), and their checksums are
     not checked. A mapped file must not be overwritten in place while the arrays live (a rename
     over it is safe): for the tables that ship in the package. Without ``mmap``, every member
     is read into memory and its CRC-32 checked, as ``np.load`` does."""
@@ -217,8 +217,8 @@ def _strip(s):
 
 
 class Vectors:
-    """A word-vector table: words in row order (most frequent first), rows int8 + scale or
-    float32. Build one with :func:`load_vectors`, a reader, :meth:`from_matrix` or
+    """A word-vector table: words in row order (most frequent first), rows int8 or 4-bit with
+    a scale each, or float32. Build one with :func:`load_vectors`, a reader, :meth:`from_matrix` or
     :meth:`from_arrays`."""
 
     def __init__(self, name="", path=None, arrays=None, matrix=None):
@@ -242,8 +242,14 @@ class Vectors:
         return v
 
     @classmethod
-    def from_arrays(cls, arrays, prefix="vec_"):
-        """Vectors from :meth:`save_arrays`' dict (e.g. the arrays of a model file)."""
+    def from_arrays(cls, arrays, prefix="vec_", path=None, check_values=True):
+        """Vectors from :meth:`save_arrays`' dict (e.g. the arrays of a model file, or of a
+        table file at ``path``), checked: shapes and types, and with ``check_values`` the
+        values too (row numbers in range, finite scales), which reads the whole of two arrays:
+        3 MB of the shipped table, 0.24 s with a cold page cache, so its load skips them (a
+        cold start reads a few pages; the table is known by the manifest's checksum)."""
+        if prefix + "q4" in arrays and prefix + "q" in arrays:
+            raise BadInputError("word-vector arrays hold both int8 and 4-bit rows")
         rows_key = "q4" if prefix + "q4" in arrays else "q"
         try:
             got = {k: np.asarray(arrays[prefix + k])
@@ -255,25 +261,28 @@ class Vectors:
         name = np.asarray(name)
         row_dtype = np.uint8 if rows_key == "q4" else np.int8
         if (q.ndim != 2 or q.dtype != row_dtype or scale.shape != (len(q),)
-                or scale.dtype != np.float32 or not np.isfinite(scale).all()
+                or scale.dtype != np.float32
                 or words.ndim != 1 or words.shape != order.shape or words.dtype.kind != "S"
                 or order.dtype.kind not in "iu"
-                or order.size and (order.min() < 0 or order.max() >= len(q))
                 or name.shape != () or name.dtype.kind != "S"):
-            raise BadInputError("word-vector arrays of the wrong shape, type or values")
+            raise BadInputError("word-vector arrays of the wrong shape or type")
+        if check_values and (not np.isfinite(scale).all() or order.size and (
+                order.min() < 0 or order.max() >= len(q))):
+            raise BadInputError("word-vector arrays of the wrong values")
         try:
-            return cls(name.item().decode("utf-8"), arrays=got)
+            return cls(name.item().decode("utf-8"), path=path, arrays=got)
         except UnicodeDecodeError:
             raise BadInputError("the word vectors' name is not UTF-8") from None
 
     def save_arrays(self, prefix="vec_"):
         """Plain arrays (quantised) to store in a model file; :meth:`from_arrays` reads them."""
-        if "q4" in self._arrays:  # a 4-bit table is carried as it is
-            rows = {prefix + "q4": self._arrays["q4"]}
+        if "q4" in self._arrays:  # a 4-bit table is carried as it is, never unpacked
+            rows = {prefix + "q4": self._arrays["q4"], prefix + "scale": self._array("scale")}
         else:
-            rows = {prefix + "q": self._quantised()[0]}
+            q, scale = self._quantised()
+            rows = {prefix + "q": q, prefix + "scale": scale}
         return {prefix + "words": self._array("words"), prefix + "order": self._array("order"),
-                **rows, prefix + "scale": self._quantised()[1],
+                **rows,
                 prefix + "name": np.bytes_(self.name.encode("utf-8"))}
 
     def save(self, path):
@@ -338,7 +347,7 @@ class Vectors:
         return self._sha
 
     def matrix(self):
-        """(n, dim) float32 rows (dequantised when stored as int8)."""
+        """(n, dim) float32 rows (dequantised when stored as int8 or 4-bit)."""
         if self._matrix is not None:
             return self._matrix
         q, scale = self._quantised()
@@ -411,8 +420,11 @@ def load_vectors(path=None):
         raise BadInputError(f"cannot read word vectors: {err}", path) from None
     if not ({"words", "order", "scale"} <= set(arrays) and ({"q", "q4"} & set(arrays))):
         raise BadInputError("not a word-vector table", path)
-    name = arrays.pop("name").item().decode("utf-8") if "name" in arrays else ""
-    return Vectors(name, path=path, arrays=arrays)
+    try:  # the checks of a model file's vectors; the shipped table's values go unread
+        return Vectors.from_arrays(arrays, prefix="", path=path,
+                                   check_values=path != VECTORS_PATH)
+    except BadInputError as err:
+        raise BadInputError(str(err), path) from None
 
 
 def _vector_rows(lines, name, dim=None, limit=None):

@@ -228,7 +228,7 @@ def _vectors_of(arrays, config, weights, hidden, name):
 
 def _shipped_vectors(info, name):
     """The installed shipped vectors, if they are the ones the model was trained with (known
-    by the manifest's checksum: the 11 MB table is not hashed at every start)."""
+    by the manifest's checksum: the 19.5 MB table is not hashed at every start)."""
     from . import knowledge
 
     try:

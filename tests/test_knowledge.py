@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nertag import knowledge
 from nertag.errors import BadInputError
 from nertag.knowledge import (
     DATA_DIR,
@@ -23,6 +24,7 @@ from nertag.knowledge import (
     read_vectors_npy,
     read_vectors_text,
     unpack4,
+    write_npz,
 )
 
 from .conftest import ROOT
@@ -97,7 +99,7 @@ def test_four_bit_table_loads_looks_up_and_is_carried(tmp_path):
     again = load_vectors(tmp_path / "v4.npz")
     np.testing.assert_array_equal(again.matrix(), whole)
     bad = dict(arrays, vec_q4=arrays["vec_q4"].astype(np.int8))
-    with pytest.raises(BadInputError, match="wrong shape, type or values"):
+    with pytest.raises(BadInputError, match="wrong shape or type"):
         Vectors.from_arrays(bad)
 
 
@@ -201,6 +203,46 @@ def test_load_vectors_rejects_other_files(tmp_path):
     np.savez(tmp_path / "y.npz", a=np.zeros(2))
     with pytest.raises(BadInputError, match="not a word-vector table"):
         load_vectors(tmp_path / "y.npz")
+
+
+def _four_bit_arrays():
+    arrays = {k[len("vec_"):]: v for k, v in small_vectors().save_arrays().items()}
+    del arrays["q"]
+    arrays["q4"], arrays["scale"] = quantise4(np.ones((len(WORDS), 6), np.float32))
+    return arrays
+
+
+@pytest.mark.parametrize("change", [
+    lambda a: a.update(q4=a["q4"].astype(np.float32)),  # rows of another type
+    lambda a: a.update(q4=a["q4"].reshape(-1)),  # 1-D rows
+    lambda a: a.update(scale=a["scale"][:-1]),  # fewer scales than rows
+    lambda a: a.update(q4=a["q4"][:-1], scale=a["scale"][:-1]),  # a word past the last row
+    lambda a: a.update(q=np.zeros((len(WORDS), 6), np.int8)),  # both kinds of rows
+])
+def test_load_vectors_checks_the_arrays_like_a_model_file(tmp_path, change):
+    arrays = _four_bit_arrays()
+    assert len(load_vectors_from(tmp_path, arrays)) == len(WORDS)  # sound before the change
+    change(arrays)
+    with pytest.raises(BadInputError, match="word-vector arrays") as err:
+        load_vectors_from(tmp_path, arrays)
+    assert str(tmp_path / "v.npz") in str(err.value)
+
+
+def load_vectors_from(tmp_path, arrays):
+    write_npz(tmp_path / "v.npz", arrays)
+    return load_vectors(tmp_path / "v.npz")
+
+
+def test_a_four_bit_lookup_unpacks_only_the_rows_asked_for(tmp_path, monkeypatch):
+    load_vectors_from(tmp_path, _four_bit_arrays())
+    v = load_vectors(tmp_path / "v.npz")
+    unpacked = []
+    real = knowledge.unpack4
+    monkeypatch.setattr(knowledge, "unpack4", lambda p: unpacked.append(len(p)) or real(p))
+    v.unit_rows(v.lookup(["paris", "nowhere", "london"]))
+    assert unpacked == [2]
+    v.save_arrays()  # carried as they are: nothing unpacked either
+    assert unpacked == [2]
 
 
 # ---------------------------------------------------------------------------- gazetteer
@@ -365,6 +407,19 @@ def fake_sources(tmp_path, rng):
         (wordnet / f"index.{pos}").write_text("  licence header\n"
                                               + "".join(f"{w} n 1 0 1 0 0\n" for w in lemmas))
     return (str(npy), str(words)), census, str(geo), str(indices), str(wordnet)
+
+
+def test_build_keeps_words_of_at_most_16_bytes_in_four_bits():
+    build = _build_module()
+    words = ["a", "x" * 16, "y" * 17, "\u00e9" * 8, "\u00e9" * 9, "b"]  # é is 2 UTF-8 bytes
+    matrix = np.random.default_rng(4).normal(size=(len(words), 4)).astype(np.float32)
+    vectors = build.slice_vectors(words, matrix, 5, "fake")
+    assert vectors.words == ["a", "x" * 16, "\u00e9" * 8]  # the first 5, less the long ones
+    arrays = vectors.save_arrays()
+    assert arrays["vec_q4"].dtype == np.uint8 and arrays["vec_q4"].shape == (3, 2)
+    assert "vec_q" not in arrays
+    np.testing.assert_allclose(vectors.matrix(), matrix[[0, 1, 3]],
+                               atol=np.abs(matrix).max() / 14 + 1e-6)
 
 
 def test_build_on_fake_sources(tmp_path):
