@@ -84,13 +84,16 @@ def news_file(data, work):
     return conll, text, n_tokens, f"{name} repeated, {n_tokens:,} tokens"
 
 
-TAGGING_MODES = (("CoNLL in -> CoNLL out", "conll", ["--input-format", "conll", "--format",
-                                                     "conll"]),
-                 ("raw text in -> inline out", "text", []),
-                 ("raw text in -> JSON out", "text", ["--format", "json"]))
-TAGGING_TARGETS = {"CoNLL in -> CoNLL out": "target >= 500k tokens/s",
-                   "raw text in -> inline out": "target >= 500k tokens/s",
-                   "raw text in -> JSON out": "target >= 350k tokens/s"}
+# label, input format, output format, target
+TAGGING_MODES = (("CoNLL in -> CoNLL out", "conll", "conll", "target >= 500k tokens/s"),
+                 ("raw text in -> inline out", "text", "inline", "target >= 500k tokens/s"),
+                 ("raw text in -> JSON out", "text", "json", "target >= 350k tokens/s"))
+
+
+def tag_options(input_format, output_format):
+    """The `nertag tag` options of a tagging mode (none for the defaults)."""
+    return ((["--input-format", input_format] if input_format != "text" else [])
+            + (["--format", output_format] if output_format != "inline" else []))
 
 
 def spread(rates):
@@ -99,23 +102,28 @@ def spread(rates):
             f"{max(rates):,.0f})")
 
 
-def tagging_rows(args, work, model):
-    """tokens/s tagging the news file through the CLI, from the file (`< file`) and through a
-    pipe (`cat file |`), the median of --tag-runs runs with their range; then where one
-    process spends its time on it, stage by stage."""
-    conll, text, n_tokens, name = news_file(args.data, work)
+def of_peak(flops):
+    """``X GFLOP/s = Y% of peak`` of a rate in FLOP/s."""
+    return f"{flops / 1e9:.1f} GFLOP/s = {100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak"
+
+
+def tagging_rows(args, news, model):
+    """tokens/s tagging the news file (``news_file``'s result) through the CLI, from the file
+    (`< file`) and through a pipe (`cat file |`), the median of --tag-runs runs with their
+    range."""
+    conll, text, n_tokens, name = news
     inputs = {"conll": conll, "text": text}
     rows = []
-    for label, kind, extra in TAGGING_MODES:
+    for label, kind, output_format, target in TAGGING_MODES:
+        extra = tag_options(kind, output_format)
         options = " ".join(extra)
         secs = [run_on_file([NERTAG, "tag", *extra], inputs[kind]) for _ in range(args.tag_runs)]
         rates = [n_tokens / s for s in secs]
         rate = statistics.median(rates)
         flops = 2 * (2 * model.hidden ** 2 + len(model.tagset) * 2 * model.hidden) * rate
         rows.append((f"tag {name}, {label}: `nertag tag {options} < file`",
-                     f"{spread(rates)}, {statistics.median(secs):.2f} s, "
-                     f"{flops / 1e9:.1f} GFLOP/s = {100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak",
-                     TAGGING_TARGETS[label]))
+                     f"{spread(rates)}, {statistics.median(secs):.2f} s, {of_peak(flops)}",
+                     target))
         command = f"cat {inputs[kind]} | {NERTAG} tag {options}"
         piped = [n_tokens / run(["bash", "-c", command]) for _ in range(args.tag_runs)]
         ratio = statistics.median(piped) / rate
@@ -128,16 +136,16 @@ def tagging_rows(args, work, model):
 STAGES = ("read", "tokenize", "featurise", "forward", "decode", "format", "write", "other")
 
 
-def stage_table(args, work):
-    """Lines of a table: CPU seconds and share per stage tagging the news file in one process
-    on one thread (each mode with a freshly loaded model, as a new `nertag tag` has)."""
+def stage_table(news):
+    """Lines of a table: CPU seconds and share per stage tagging the news file (``news_file``'s
+    result) in one process on one thread (each mode with a freshly loaded model, as a new
+    `nertag tag` has)."""
     from nertag.modelfile import default_model_path, load_model
 
-    conll, text, _, name = news_file(args.data, work)
+    conll, text, _, name = news
     inputs = {"conll": conll, "text": text}
     columns = []
-    for label, kind, extra in TAGGING_MODES:
-        output_format = extra[-1] if extra else "inline"
+    for label, kind, output_format, _ in TAGGING_MODES:
         seconds = stage_seconds(load_model(default_model_path()), inputs[kind], kind,
                                 output_format)
         columns.append((label, seconds, sum(seconds.values())))
@@ -258,14 +266,16 @@ class StageClock:
         from nertag import model, streams, tagger
 
         patches = [(streams, "iter_line_batches", self.timed_generator),
-                   (streams, "iter_conll_batches", self.timed_generator),
+                   (streams, "sentence_blocks", self.timed_generator),
+                   (streams, "conll_sentences", self.timed),
                    (tagger, "tokenize_lazily", self.timed),
                    (model.Model, "_input_sums", self.timed),
                    (model, "forward_probs_numpy", self.timed),
                    (model, "decode", self.timed),
                    (model, "decode_crf", self.timed),
                    (model.Model, "ids_to_tags", self.timed)]
-        stage_of = {"iter_line_batches": "read", "iter_conll_batches": "read",
+        stage_of = {"iter_line_batches": "read", "sentence_blocks": "read",
+                    "conll_sentences": "read",
                     "tokenize_lazily": "tokenize", "_input_sums": "featurise",
                     "forward_probs_numpy": "forward", "decode": "decode",
                     "decode_crf": "decode", "ids_to_tags": "decode"}
@@ -316,22 +326,17 @@ def main():
     if args.only_dask:
         print_rows(dask_rows(args))
         return
-    if args.only_tagging:
-        from nertag.modelfile import default_model_path, load_model
-
-        work = Path(tempfile.mkdtemp(prefix="nertag-bench-"))
-        try:
-            print_rows(tagging_rows(args, work, load_model(default_model_path())))
-            print("\n".join(stage_table(args, work)))
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return
     from nertag.modelfile import default_model_path, load_model
 
     model = load_model(default_model_path())
     rows = []
     work = Path(tempfile.mkdtemp(prefix="nertag-bench-"))
     try:
+        if args.only_tagging:
+            news = news_file(args.data, work)
+            print_rows(tagging_rows(args, news, model))
+            print("\n".join(stage_table(news)))
+            return
         # ---- cold start
         numpy_s = median_time([sys.executable, "-c", "import numpy"], args.runs)
         start_s = median_time([NERTAG, "tag", "Harry Potter met Hermione"], args.runs)
@@ -340,8 +345,9 @@ def main():
                      f" = {numpy_s:.3f} s)", "target <= 2x"))
 
         # ---- tagging through the CLI, and where the time goes
-        rows += tagging_rows(args, work, model)
-        profile = stage_table(args, work)
+        news = news_file(args.data, work)
+        rows += tagging_rows(args, news, model)
+        profile = stage_table(news)
         sentences = conll_sentences(args.data)
 
         # ---- memory, flat in stream length
@@ -418,14 +424,13 @@ def train_rows(args, sentences):
         label = f"{threads} thread" if threads else f"{os.cpu_count()} threads"
         rows.append((f"train one epoch, {n_tokens:,} tokens, hidden={config.hidden}, word "
                      f"vectors and name lists on, {label}",
-                     f"{rate:,.0f} tokens/s, median of 3 epochs (range {min(rates):,.0f}-"
-                     f"{max(rates):,.0f}; {flops / 1e9:.1f} GFLOP/s = "
-                     f"{100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak)",
+                     f"{spread(rates)}, median of 3 epochs; {of_peak(flops)}",
                      "target >= 150k tokens/s"))
         nertag_rates[label] = rate
     from torch_yardstick import torch_rows  # beside this file; skipped without PyTorch
 
-    return rows + torch_rows(corpus, n_tokens, nertag_rates)
+    return rows + torch_rows(corpus, n_tokens, nertag_rates,
+                             knowledge=(trainer.vectors, trainer.names))
 
 
 DASK_TOKENS = 5_000_000

@@ -34,10 +34,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_speed import (  # noqa: E402
-    PEAK_GFLOPS,
     ROOT,
     conll_sentences,
+    of_peak,
     print_rows,
+    spread,
     training_corpus,
 )
 
@@ -52,13 +53,14 @@ def torch_available():
     return True
 
 
-def encode(corpus, config=None):
-    """nertag's own encoding of ``corpus`` as its Trainer makes it for training: a dict of X
-    (N, F) feature ids, Y (N,) tags, starts (S+1,), string_ids (N,) and unit (n_strings, D)
-    word vectors (None without vectors), n_features, K tags and the TrainConfig."""
+def encode(corpus, knowledge=None):
+    """nertag's own encoding of ``corpus`` as its Trainer makes it for training (default
+    settings; ``knowledge``: the (vectors, names) a Trainer already loaded): a dict of X (N, F)
+    feature ids, Y (N,) tags, starts (S+1,), string_ids (N,) and unit (n_strings, D) word
+    vectors (None without vectors), n_features, K tags and the TrainConfig."""
     from nertag.training import TrainConfig, Trainer
 
-    trainer = Trainer([corpus], corpus, config or TrainConfig())
+    trainer = Trainer([corpus], corpus, TrainConfig(), knowledge=knowledge)
     model = trainer._new_model()
     X, Y, starts, vectors = trainer._encode(model)
     string_ids, unit = vectors if vectors is not None else (None, None)
@@ -183,7 +185,7 @@ def train_epochs(data, epochs=3, seed=1, sparse=True):
         cpu = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
         if not np.isfinite(loss_sum):
             raise RuntimeError(f"the PyTorch yardstick diverged in epoch {epoch}")
-        results.append((n_done / wall, cpu, wall, loss_sum / n_done))
+        results.append((n_done / wall, cpu, wall))
     return results
 
 
@@ -234,16 +236,17 @@ def describe(data, sparse=True):
             f"B={cfg.batch_size} sentences, 1 thread")
 
 
-def torch_rows(corpus, n_tokens, nertag_rates=None, epochs=3, sparse=True):
+def torch_rows(corpus, n_tokens, nertag_rates=None, epochs=3, sparse=True, knowledge=None):
     """Rows (label, figure, note) of the PyTorch yardstick on ``corpus`` (nertag's training
     row's corpus of ``n_tokens`` tokens), and with ``nertag_rates`` ({thread label: nertag's
-    median tokens/s}) a row of the ratios. One row saying so when PyTorch is not installed."""
+    median tokens/s}) a row of the ratios. One row saying so when PyTorch is not installed.
+    ``knowledge``: the word vectors and name lists nertag's rows loaded (else loaded again)."""
     if not torch_available():
         return [("train one epoch, PyTorch yardstick", "skipped: PyTorch is not installed",
                  "not a dependency; pip install torch to measure it")]
     import torch
 
-    data = encode(corpus)
+    data = encode(corpus, knowledge)
     results = train_epochs(data, epochs, sparse=sparse)
     rates = [r[0] for r in results]
     rate = statistics.median(rates)
@@ -254,9 +257,8 @@ def torch_rows(corpus, n_tokens, nertag_rates=None, epochs=3, sparse=True):
                             data["unit"].shape[1] if data["unit"] is not None else 0) * rate
     rows = [(f"train one epoch, {n_tokens:,} tokens, {LABEL} (torch {torch.__version__}): "
              f"{describe(data, sparse)}",
-             f"{rate:,.0f} tokens/s, median of {epochs} epochs (range {min(rates):,.0f}-"
-             f"{max(rates):,.0f}; {wall:.1f} s wall, {cpu:.1f} s user CPU an epoch; "
-             f"{flops / 1e9:.1f} GFLOP/s = {100 * flops / 1e9 / PEAK_GFLOPS:.1f}% of peak)",
+             f"{spread(rates)}, median of {epochs} epochs; {wall:.1f} s wall, {cpu:.1f} s "
+             f"user CPU an epoch; {of_peak(flops)}",
              "measured on a shared machine")]
     if nertag_rates:
         ratios = ", ".join(f"{label} {r / rate:.1f}x" for label, r in nertag_rates.items())

@@ -19,7 +19,8 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
 
 Training (loss_and_grads) steps the sentences of a batch in lockstep groups, so that a time step
 is a (B, H) x (H, H) product rather than B matrix-vector products (see "training (batched)").
-Tagging's compiled twin (forward_probs) and the tests step one sentence at a time.
+Tagging's compiled twin (forward_probs), which the tests hold the NumPy path to, runs the same
+cell, a sentence a group.
 
 The kernels are generic in the float type: float32 in use, float64 for the gradient check (where
 tanh is the exact one, so finite differences check the calculus and not an approximation).
@@ -91,41 +92,6 @@ def _tanh_overload(x):
 
 
 @njit(**_JIT)
-def _cell_direction(X, s, e, d, Wax, E, Waa, ba, A):
-    """One direction of the cell over tokens s:e, writing A[s:e, dH:(d+1)H] (inference: no
-    dropout; training steps sentences in groups, below)."""
-    H = Waa.shape[1]
-    off = d * H
-    z = np.empty(H, dtype=Wax.dtype)  # (H,) pre-activation
-    F = X.shape[1]
-    step = 1 if d == 0 else -1
-    t = s if d == 0 else e - 1
-    with_vectors = E.shape[0] > 0
-    for n in range(e - s):
-        for i in range(H):
-            z[i] = 0
-        for f in range(F):  # Wax x<t>: a sum of columns, never a one-hot product
-            row = X[t, f]
-            for i in range(H):
-                z[i] += Wax[row, off + i]
-        if with_vectors:
-            for i in range(H):
-                z[i] += E[t, off + i]
-        for i in range(H):
-            z[i] += ba[d, i]
-        if n > 0:  # Waa a<t-1>; a<0> = 0
-            prev = t - step
-            for i in range(H):
-                acc = z[i]
-                for j in range(H):
-                    acc += Waa[d, i, j] * A[prev, off + j]
-                z[i] = acc
-        for i in range(H):
-            A[t, off + i] = tanh(z[i])
-        t += step
-
-
-@njit(**_JIT)
 def _logits(A, t, Wya, by, out):
     """out <- Wya a<t> + by: (K,) (a<t> after dropout, when training)."""
     K, H2 = Wya.shape
@@ -167,12 +133,15 @@ def forward_probs(X, starts, Wax, E, Waa, ba, Wya, by, A, P):
     Tagging itself runs on NumPy (model.py) so that it never waits for Numba to start; this
     compiled twin is what the tests hold the NumPy path to, with the float32 tanh of training."""
     S = starts.shape[0] - 1
-    for si in prange(S):
-        s, e = starts[si], starts[si + 1]
-        _cell_direction(X, s, e, 0, Wax, E, Waa, ba, A)
-        _cell_direction(X, s, e, 1, Wax, E, Waa, ba, A)
-        for t in range(s, e):
-            _output(A, t, Wya, by, P[t])
+    no_dropout = np.empty((0, A.shape[1]), dtype=A.dtype)
+    lengths = starts[1:] - starts[:-1]
+    for t in prange(A.shape[0]):
+        _cell_input(X, t, Wax, E, no_dropout, ba, A)
+    for task in prange(2 * S):
+        d, si = task // S, task % S
+        _forward_group(np.array([si]), lengths, starts, d, Waa, A)
+    for t in prange(A.shape[0]):
+        _output(A, t, Wya, by, P[t])
 
 
 # ------------------------------------------------------------------------------------- CRF

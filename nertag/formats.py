@@ -13,7 +13,7 @@ from json.encoder import encode_basestring
 
 from .decode import entity_spans
 from .tags import OUTSIDE, bio_spans, output_tags, to_binary
-from .tokenize import token_offsets
+from .tokenize import single_spaced, token_offsets
 
 SCORED_FORMATS = frozenset({"json", "html"})  # formats that print the model's scores
 
@@ -51,8 +51,7 @@ def format_inline(record):
     """``[PER Harry Potter] met [PER Hermione Granger]``: the text with entities bracketed."""
     if record.tags.count(OUTSIDE) == len(record.tags):
         return record.text + "\n"
-    if record.starts is None and record.text.split() == record.tokens and \
-            record.text == " ".join(record.tokens):
+    if record.starts is None and single_spaced(record.text, record.tokens):
         # the words of the text, single spaces between them (CoNLL input, or a plain line):
         # brackets go around tokens, no character offsets needed
         parts = list(record.tokens)

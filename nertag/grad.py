@@ -63,7 +63,8 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     H2 = 2 * buffers.H
     if starts[-1] != n or len(Y) != n or keep.shape != (n, H2):
         raise ValueError("batch arrays disagree on the number of tokens")
-    if S == 0 or np.any(np.diff(starts) <= 0):
+    lengths = np.diff(starts)  # (S,)
+    if S == 0 or np.any(lengths <= 0):
         raise ValueError("a batch has at least one sentence, and no sentence is empty")
     if keep_in.shape[0] not in (0, n):
         raise ValueError("keep_in must be (N, 2H) or (0, 2H)")
@@ -72,7 +73,7 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     b = buffers.ensure(S, n)
     g = b.grads
     E = V @ w["Wv"] if V is not None else np.zeros((0, H2), dtype=b.dtype)  # (N, 2H): Wv v<t>
-    longest_first = np.argsort(-np.diff(starts), kind="stable")  # (S,): the kernel's groups
+    longest_first = np.argsort(-lengths, kind="stable")  # (S,): the kernel's groups
     inner = inner_tokens(starts)
 
     WaaT = np.ascontiguousarray(w["Waa"].transpose(0, 2, 1))  # (2, H, H)

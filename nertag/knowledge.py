@@ -285,6 +285,14 @@ class Vectors:
                 **rows,
                 prefix + "name": np.bytes_(self.name.encode("utf-8"))}
 
+    def four_bit(self):
+        """The same words with 4-bit rows (:func:`quantise4` of the full-precision rows), as
+        the shipped table is stored."""
+        q4, scale = quantise4(self._matrix)
+        return Vectors(self.name, arrays={"words": self._array("words"),
+                                          "order": self._array("order"), "q4": q4,
+                                          "scale": scale})
+
     def save(self, path):
         """Write a .npz like the shipped one; returns its sha256."""
         arrays = {k[len("vec_"):]: v for k, v in self.save_arrays().items()}

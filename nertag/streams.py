@@ -176,7 +176,7 @@ def boundary_after(stream, around, conll):
 def iter_conll_batches(path, span=None, encoding="utf-8", stream=None):
     """Batches of tag-less Sentences (token = first column, lines kept) from a CoNLL stream,
     each sentence yielded once its blank line (or the end) has arrived."""
-    for blocks in sentence_blocks(iter_line_batches(path, span, encoding, stream), 0):
+    for blocks in _record_batches(path, stream, "conll", encoding, span):
         if blocks:
             yield conll_sentences(blocks)
 
@@ -215,13 +215,18 @@ def iter_tagged(model, texts=None, path="-", input_format="text", span=None, enc
     arrives (of the byte ``span`` of a regular file, if given)."""
     if texts:
         yield tag_texts(model, list(texts), scores)
-    elif input_format == "conll":
-        for sentences in iter_conll_batches(path, span=span, encoding=encoding, stream=stream):
-            yield tag_sentences(model, sentences, scores)
-    else:
-        for _, lines in iter_line_batches(path, span, encoding, stream):
-            if lines:
-                yield tag_texts(model, lines, scores)
+        return
+    conll = input_format == "conll"
+    for records in _record_batches(path, stream, input_format, encoding, span):
+        if records:
+            yield _tag_records(model, records, conll, scores)
+
+
+def _tag_records(model, records, conll, scores):
+    """TaggedText records of input records: CoNLL sentence blocks, or lines of raw text."""
+    if conll:
+        return tag_sentences(model, conll_sentences(records), scores)
+    return tag_texts(model, records, scores)
 
 
 def tag_stream(model, out, texts=None, path="-", input_format="text", output_format="inline",
@@ -391,8 +396,7 @@ def _carry_on_alone(helper):
     tags its jobs itself, so nothing read is lost. A helper stopped by SIGINT or SIGTERM means
     nertag is being stopped: an interruption."""
     status = helper.close(idle=True)
-    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
-        raise KeyboardInterrupt
+    _raise_if_stopped(status)
     if os.WIFSIGNALED(status):
         how = f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
     else:
@@ -427,11 +431,11 @@ def _write_done(out, pending):
     return n
 
 
-def _record_batches(path, stream, input_format, encoding):
-    """Batches of input records of the open ``stream`` as they arrive: lines, or for CoNLL
-    sentence blocks ``(number of the first line, lines)``; one read a batch, so a batch may be
-    empty (a partial line or sentence)."""
-    batches = iter_line_batches(path, None, encoding, stream)
+def _record_batches(path, stream, input_format, encoding, span=None):
+    """Batches of input records (of the byte ``span`` of a regular file, if given) as they
+    arrive: lines, or for CoNLL sentence blocks ``(number of the first line, lines)``; one read
+    a batch, so a batch may be empty (a partial line or sentence)."""
+    batches = iter_line_batches(path, span, encoding, stream)
     if input_format == "conll":
         return sentence_blocks(batches, 0)
     return (lines for _, lines in batches)
@@ -475,11 +479,8 @@ class JobTagger:
         self.scores = _needs_scores(output_format)
 
     def __call__(self, records):
-        if self.conll:
-            tagged = tag_sentences(self.model, conll_sentences(records), self.scores)
-        else:
-            tagged = tag_texts(self.model, records, self.scores)
-        return formatted(self.formatter, tagged)
+        return formatted(self.formatter,
+                         _tag_records(self.model, records, self.conll, self.scores))
 
 
 class Helper:
@@ -710,7 +711,7 @@ def _tag_in_two_processes(model, out, path, input_format, output_format, split, 
             spill.flush()
             code = 0
         except NertagError as exc:
-            os.write(2, f"Error: {exc}\n".encode("utf-8", "replace"))
+            _report(f"Error: {exc}")
         finally:
             os._exit(code)
     try:
@@ -740,11 +741,17 @@ def _helper_signals():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _check_helper(status, message, where):
-    """A helper's wait status: a helper stopped by a signal means nertag is being stopped
-    (an interruption, exit 130); any other failure is an error."""
+def _raise_if_stopped(status):
+    """A helper stopped by SIGINT or SIGTERM means nertag is being stopped: an interruption
+    (exit 130)."""
     if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGINT, signal.SIGTERM):
         raise KeyboardInterrupt
+
+
+def _check_helper(status, message, where):
+    """A helper's wait status: stopped by a signal, an interruption; any other failure is an
+    error."""
+    _raise_if_stopped(status)
     if status != 0:
         raise NertagError(message, where)
 

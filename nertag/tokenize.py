@@ -61,9 +61,15 @@ def split_tokens(text):
     return tokenize_lazily(text)[0]
 
 
+def single_spaced(text, tokens):
+    """Whether text is exactly its tokens with one space between each two (CoNLL input, a
+    plain line): then a token's offsets follow from the lengths alone."""
+    return text.split() == tokens and text == " ".join(tokens)
+
+
 def token_offsets(text, tokens):
     """(starts, ends) of tokens that occur in order in text."""
-    if tokens and text.split() == tokens and text == " ".join(tokens):  # single spaces between
+    if tokens and single_spaced(text, tokens):
         lengths = list(map(len, tokens))
         starts = list(accumulate(map((1).__add__, lengths[:-1]), initial=0))  # at C speed
         return starts, list(map(add, starts, lengths))

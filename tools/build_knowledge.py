@@ -52,7 +52,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from nertag.knowledge import Gazetteer, Vectors, quantise4, sha256_file  # noqa: E402
+from nertag.knowledge import Gazetteer, Vectors, sha256_file  # noqa: E402
 from nertag.tokenize import split_tokens  # noqa: E402
 
 MAX_WORD_BYTES = 16
@@ -109,10 +109,7 @@ def slice_vectors(words, matrix, n, name):
     """The first n words (less those over MAX_WORD_BYTES bytes) as 4-bit Vectors."""
     keep = [i for i, w in enumerate(words[:n]) if len(w.encode("utf-8")) <= MAX_WORD_BYTES]
     rows = np.asarray(matrix[:n], dtype=np.float32)[keep]
-    arrays = Vectors.from_matrix([words[i] for i in keep], rows, name=name).save_arrays()
-    del arrays["vec_q"]
-    arrays["vec_q4"], arrays["vec_scale"] = quantise4(rows)
-    return Vectors.from_arrays(arrays)  # the table as it will ship
+    return Vectors.from_matrix([words[i] for i in keep], rows, name=name).four_bit()
 
 
 def coverage(words, data_dir, sizes=SIZES, files=TRAIN_DEV):
