@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,dask]'
+	@# the bytecode a wheel install has: an editable one has none, and where
+	@# PYTHONDONTWRITEBYTECODE is set Python never writes it (each start would compile 50 ms)
+	$(BIN)/python -m compileall -q nertag
 	touch $(STAMP)
 
 demo: install

@@ -51,6 +51,18 @@ def _codec(encoding):
     return _run(check_encoding, encoding)
 
 
+# set by main(): the command runs in a process of its own (not, say, under CliRunner in tests)
+_OWN_PROCESS = []
+
+
+def _settle_for_bulk_work():
+    """process.settle_for_bulk_work, when this process is the command's own."""
+    if _OWN_PROCESS:
+        from .process import settle_for_bulk_work
+
+        settle_for_bulk_work()
+
+
 def _run(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -114,6 +126,8 @@ def tag(text, model_path, input_path, input_format, output_format, dask_address,
         click.echo("nertag: reading text to tag from standard input, a line at a time "
                    "(Ctrl-D ends it)", err=True)
     out = sys.stdout.buffer
+    if not text:  # a file or a stream: a bulk job (TEXT arguments: over in a blink)
+        _settle_for_bulk_work()
     try:
         # a TEXT argument with line breaks is several records, as it would be on stdin
         records = [line for arg in text for line in (arg.splitlines() or [""])]
@@ -375,6 +389,7 @@ def train(corpus, output, dev_paths, type_map, vectors_path, no_vectors, vectors
         raise click.UsageError("--no-vectors goes with neither --vectors nor --names")
     if no_vectors or vectors_path:
         options["vectors"] = None if no_vectors else vectors_path
+    _settle_for_bulk_work()
     trainer = _run(make_trainer, list(corpus), list(dev_paths) or None, map=_type_map(type_map),
                    encoding=encoding, vectors_limit=vectors_limit, checkpoint=checkpoint_dir,
                    resume=resume, **options)
@@ -572,6 +587,7 @@ def main(argv=None):
     # command's own process; the library limits BLAS only inside its calls (tagger.py).
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    _OWN_PROCESS.append(True)
     signal.signal(signal.SIGTERM, _terminate)
     _fill_closed_descriptors()
     if sys.stdout is None:  # started with stdout closed: the output would be lost

@@ -167,9 +167,7 @@ def sentence_blocks(batches, n_tags):
     block_first, block = 0, []  # the sentence still open
     for first, lines in batches:
         done = []
-        ends = [i for i, line in enumerate(lines)  # blank or -DOCSTART- lines
-                if not line or line.isspace()
-                or (DOCSTART in line and first_column(line) == DOCSTART)]
+        ends = _sentence_ends(lines)
         at = 0
         for stop in ends + [len(lines)]:
             if not block:  # a sentence start: comment lines there are dropped
@@ -186,6 +184,27 @@ def sentence_blocks(batches, n_tags):
         yield done
     if block:
         yield [(block_first, block)]
+
+
+_BLANK_WITH_SPACES = re.compile(r"^[^\S\n]+$", re.MULTILINE)  # a line of whitespace only
+
+
+def _sentence_ends(lines):
+    """Indices of the lines that end a sentence: blank (or whitespace only) and -DOCSTART-
+    lines. When every such line is empty (most files), they are found by list.index, at C
+    speed."""
+    joined = "\n".join(lines)
+    if DOCSTART in joined or _BLANK_WITH_SPACES.search(joined):
+        return [i for i, line in enumerate(lines)
+                if not line or line.isspace()
+                or (DOCSTART in line and first_column(line) == DOCSTART)]
+    ends, at = [], -1
+    try:
+        while True:
+            at = lines.index("", at + 1)
+            ends.append(at)
+    except ValueError:  # no more empty lines
+        return ends
 
 
 def read_conll(path, with_tags=True, encoding="utf-8"):

@@ -79,20 +79,22 @@ def crf_marginals(emissions, starts, transitions):
         B, T = valid.shape
         if T == 0:
             continue
-        E = emissions[index].astype(np.float64)  # (B, T, K)
+        # time first, (T, B, ...): each step reads and writes contiguous (B, K) blocks
+        valid, index = valid.T, index.T
+        E = emissions[index].astype(np.float64)  # (T, B, K)
         psi = np.exp(E - E.max(axis=2, keepdims=True))
-        alpha = np.empty((B, T, K))
-        c = np.empty((B, T))
-        a = M[K] * psi[:, 0]
+        alpha = np.empty((T, B, K))
+        c = np.empty((T, B))
+        a = M[K] * psi[0]
         for t in range(T):
             if t:
-                a = _rows_times(alpha[:, t - 1], step) * psi[:, t]
-            c[:, t] = np.maximum(a.sum(axis=1), 1e-300)
-            alpha[:, t] = a / c[:, t, None]
-        beta = np.ones((B, T, K))
+                a = _rows_times(alpha[t - 1], step) * psi[t]
+            c[t] = np.maximum(a.sum(axis=1), 1e-300)
+            alpha[t] = a / c[t, :, None]
+        beta = np.ones((T, B, K))
         for t in range(T - 2, -1, -1):
-            b = _rows_times(psi[:, t + 1] * beta[:, t + 1], step_t) / c[:, t + 1, None]
-            beta[:, t] = np.where(valid[:, t + 1, None], b, 1.0)  # past the end: nothing
+            b = _rows_times(psi[t + 1] * beta[t + 1], step_t) / c[t + 1, :, None]
+            beta[t] = np.where(valid[t + 1, :, None], b, 1.0)  # past the end: nothing
         out[index[valid]] = alpha[valid] * beta[valid]
     return out
 
@@ -101,8 +103,9 @@ def viterbi(logP, starts, allowed, transitions=None):
     """Best valid path of each sentence: (N, K) log-probs (or emissions) and optional
     (K+1, K) transition scores -> (N,) tag ids.
 
-    Sentences of a length group are stepped together with the tags on the first axis, (K, B),
-    so each step is K vectorised adds and maxima over contiguous rows. Back-pointers are not
+    Sentences of a length group are stepped together with the tags on the first axis, (K, B):
+    each step is one broadcast add, (K from, K to, B), and its maximum over the first axis
+    (exact, so the same scores as any order of comparison). Back-pointers are not
     stored: the best predecessor is found again from the kept scores while tracing back (the
     same first-maximum rule, so the same path). Scores add up in the wider float type of the
     inputs: float64 for log-probabilities without transition scores (a float32 total over a
@@ -120,13 +123,12 @@ def viterbi(logP, starts, allowed, transitions=None):
         lengths = valid.sum(axis=1)
         delta = np.empty((T, K, B), dtype=dtype)  # best score of a path ending in k
         delta[0] = scores[0] + penalty[K].astype(dtype)[:, None]
-        via = np.empty((K, B), dtype=dtype)
+        via = np.empty((K, K, B), dtype=dtype)  # (from, to, B)
+        step_b = step[:, :, None]
         for t in range(1, T):
             previous, new = delta[t - 1], delta[t]
-            np.add(previous[0], step[0][:, None], out=new)
-            for i in range(1, K):  # from tag i
-                np.add(previous[i], step[i][:, None], out=via)
-                np.maximum(new, via, out=new)
+            np.add(previous[:, None, :], step_b, out=via)
+            np.max(via, axis=0, out=new)
             new += scores[t]
             if t >= lengths.min():
                 ended = t >= lengths  # a finished sentence keeps its scores

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from itertools import chain
 from json.encoder import encode_basestring
 
+import numpy as np
+
 from .decode import entity_spans
 from .tags import OUTSIDE, bio_spans, output_tags, to_binary
 from .tokenize import single_spaced, token_offsets
@@ -94,30 +96,93 @@ def format_binary(record):
     return " ".join(to_binary(record.tags, as_text=True)) + "\n"
 
 
-# one token's JSON object, as format_json writes it with %: text, start, end, tag, score
+# one token's JSON object, as json_lines writes it with %: text, start, end, tag, score
 _TOKEN_JSON = '{"text": %s, "start": %d, "end": %d, "tag": %s, "score": %s}'
+_TOKEN_FIELDS = 5
 
 
 def format_json(record):
-    """One JSON object a line; ``text[start:end]`` is each token and entity. Written as text
-    (what json.dumps would write for _json_object(record), several times faster: the tokens'
-    objects with one % over their values, gathered at C speed); a line with bytes that were
-    not UTF-8 goes through json.dumps, escaped."""
-    if _has_surrogates(record.text):  # escaped, so the line stays valid UTF-8
-        return json.dumps(_json_object(record), ensure_ascii=True) + "\n"
-    quote = encode_basestring
-    starts, ends = record.offsets()
-    tags = record.output_tags()
-    quoted_tags = {tag: quote(tag) for tag in set(tags)}
-    values = chain.from_iterable(zip(map(quote, record.tokens), starts, ends,
-                                     map(quoted_tags.__getitem__, tags),
-                                     _numbers(record.scores)))
-    tokens = ", ".join([_TOKEN_JSON] * len(tags)) % tuple(values)
-    entities = ", ".join([
-        f'{{"text": {quote(record.text[s:e])}, "label": {quote(label)}, "start": {s}, '
-        f'"end": {e}, "score": {_number(score)}}}'
-        for s, e, label, score in record.entities()])
-    return f'{{"text": {quote(record.text)}, "tokens": [{tokens}], "entities": [{entities}]}}\n'
+    """One JSON object a line; ``text[start:end]`` is each token and entity (json_lines of
+    the one record)."""
+    return json_lines([record])
+
+
+def json_lines(records):
+    """The JSON lines of records: what json.dumps writes for each _json_object(record), written
+    as text several times faster. What every record needs (offsets, quoted tokens and tags,
+    scores as text) is found for the whole batch at C speed; then each line is one % over
+    its tokens' values. A line with bytes that were not UTF-8 goes through json.dumps,
+    escaped, so it stays valid UTF-8."""
+    plain = [r for r in records if not _has_surrogates(r.text)]
+    counts = [len(r.tokens) for r in plain]
+    tokens = list(chain.from_iterable([r.tokens for r in plain]))
+    starts, ends = _all_offsets(plain, counts, tokens)
+    tags = list(chain.from_iterable([r.output_tags() for r in plain]))
+    quoted_tags = {tag: encode_basestring(tag) for tag in set(tags)}
+    values = list(chain.from_iterable(zip(
+        map(encode_basestring, tokens), starts, ends, map(quoted_tags.__getitem__, tags),
+        _score_texts(list(chain.from_iterable([r.scores for r in plain]))))))
+    entities = _entities_json(plain, counts, starts, ends)
+    lines, at, i = [], 0, 0
+    for record in records:
+        if i == len(plain) or plain[i] is not record:  # has surrogates
+            lines.append(json.dumps(_json_object(record), ensure_ascii=True) + "\n")
+            continue
+        n = counts[i]
+        token_values = tuple(values[_TOKEN_FIELDS * at:_TOKEN_FIELDS * (at + n)])
+        lines.append(f'{{"text": {encode_basestring(record.text)}, "tokens": ['
+                     f'{_tokens_template(n) % token_values}], "entities": [{entities[i]}]}}\n')
+        at += n
+        i += 1
+    return "".join(lines)
+
+
+_TEMPLATES = {}
+
+
+def _tokens_template(n):
+    """n tokens' objects, comma-separated, with %-fields for their values."""
+    template = _TEMPLATES.get(n)
+    if template is None:
+        template = ", ".join([_TOKEN_JSON] * n)
+        if n <= 256:  # lengths that recur; a rare long line's template is not kept
+            _TEMPLATES[n] = template
+    return template
+
+
+def _all_offsets(records, counts, tokens):
+    """Character offsets of the tokens of records (starts, ends: a list each, all records'
+    tokens in order). Those of a record that is its tokens single-spaced (CoNLL input, a
+    plain line) follow from the tokens' lengths, found for the whole batch at once."""
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    steps = lengths + 1
+    joined_at = np.cumsum(steps) - steps  # a token's offset in all the tokens single-spaced
+    sizes = np.array(counts, dtype=np.int64)
+    first = np.cumsum(sizes) - sizes
+    starts = joined_at - np.repeat(joined_at[first[sizes > 0]], sizes[sizes > 0])
+    starts, ends = starts.tolist(), (starts + lengths).tolist()
+    at = 0
+    for record, n in zip(records, counts):
+        if record.starts is not None or (n and not single_spaced(record.text, record.tokens)):
+            starts[at:at + n], ends[at:at + n] = record.offsets()
+        at += n
+    return starts, ends
+
+
+def _entities_json(records, counts, starts, ends):
+    """Each record's entity objects, comma-separated ("" for none), given all tokens'
+    offsets; the entities' scores written for the whole batch at once."""
+    spans = [entity_spans(r.tags, r.scores) for r in records]
+    scores = iter(_score_texts([score for found in spans for *_, score in found]))
+    out, at = [], 0
+    for record, found, n in zip(records, spans, counts):
+        out.append(", ".join([
+            f'{{"text": {encode_basestring(record.text[starts[at + s]:ends[at + e - 1]])}, '
+            f'"label": {encode_basestring(label)}, "start": {starts[at + s]}, '
+            f'"end": {ends[at + e - 1]}, "score": {next(scores)}}}'
+            for s, e, label, _ in found]))
+        at += n
+    return out
 
 
 def _number(score):
@@ -127,17 +192,32 @@ def _number(score):
     return repr(value) if math.isfinite(value) else "null"
 
 
-_TRAILING_ZEROS = re.compile(r"(?<!\.)0+(?=\n)")  # of %.4f: "1.0000" -> "1.0"
+def _score_texts(scores):
+    """[_number(score) for score in scores], by NumPy for probabilities: rint(10^4 score) is a
+    score's 4-place rounding (the product's error, about 1e-12, cannot cross a tie unless it
+    lies within 1e-6 of one: those are done one at a time, as are 0, -0.0 and any score
+    outside (0, 1]), written from a table of the 10,001 answers."""
+    if not scores:
+        return []
+    score = np.array(scores, dtype=np.float64)
+    scaled = score * 10000.0
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, not in the table either way
+        near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    table = (score > 0.0) & (score <= 1.0) & ~near_tie  # a NaN fails every comparison
+    texts = _four_places()[np.where(table, np.rint(scaled), 0).astype(np.intp)].tolist()
+    for i in np.flatnonzero(~table).tolist():
+        texts[i] = _number(scores[i])
+    return texts
 
 
-def _numbers(scores):
-    """[_number(score) for score in scores], by one %.4f over them all when each is in
-    [0, 10) (probabilities are): the same digits (both round the exact binary value correctly
-    to 4 places), trailing zeros then dropped as repr drops them."""
-    text = ("%.4f\n" * len(scores)) % tuple(scores)
-    if len(text) != 7 * len(scores):  # a NaN, a negative or a large number: one at a time
-        return [_number(score) for score in scores]
-    return _TRAILING_ZEROS.sub("", text).split("\n")[:-1]
+_FOUR_PLACES = []
+
+
+def _four_places():
+    """_number(k / 10^4) for k = 0 .. 10^4 (an object array, made when first needed)."""
+    if not _FOUR_PLACES:
+        _FOUR_PLACES.append(np.array([repr(k / 10000) for k in range(10001)], dtype=object))
+    return _FOUR_PLACES[0]
 
 
 def _json_object(record):
@@ -164,6 +244,16 @@ def format_html(record):
 
 FORMATTERS = {"inline": format_inline, "conll": format_conll, "json": format_json,
               "binary": format_binary, "html": format_html}
+
+
+
+def format_records(output_format, records):
+    """The output text of a batch of records in one of FORMATTERS' formats (JSON a batch at a
+    time: json_lines)."""
+    if output_format == "json":
+        return json_lines(records)
+    return "".join(map(FORMATTERS[output_format], records))
+
 
 # the file name suffix of each format (``nertag tag --output-dir``)
 SUFFIXES = {"inline": ".txt", "conll": ".conll", "json": ".jsonl", "binary": ".txt",

@@ -6,6 +6,8 @@ without importing Numba; training runs on the Numba kernels in _kernels.py. Both
 same function: tests/ checks them against each other and against a naive reference.
 """
 
+from itertools import chain
+
 import numpy as np
 
 from .decode import allowed_transitions, decode, decode_crf
@@ -137,12 +139,14 @@ class Model:
         return results
 
     def _tag_batch(self, sentences, indices, results, with_scores):
-        runs = []  # (sentence index, start, end): long sentences in pieces of MAX_RUN tokens
-        for index in indices:
-            n = len(sentences[index])
-            runs += [(index, s, min(s + MAX_RUN, n)) for s in range(0, n, MAX_RUN)]
-        tokens = [tok for i, s, e in runs for tok in sentences[i][s:e]]
-        lengths = np.array([e - s for _, s, e in runs], dtype=np.int64)
+        batch = [sentences[index] for index in indices]
+        tokens = list(chain.from_iterable(batch))
+        lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+        runs = None  # (sentence index, start, end): long sentences in pieces of MAX_RUN tokens
+        if lengths.max() > MAX_RUN:
+            runs = [(index, s, min(s + MAX_RUN, n)) for index, n in zip(indices, lengths.tolist())
+                    for s in range(0, n, MAX_RUN)]
+            lengths = np.array([e - s for _, s, e in runs], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)])
         outputs = self._tag_outputs(tokens, starts)
         if self.crf:
@@ -154,7 +158,7 @@ class Model:
         # are consecutive, so a sentence is tokens starts[first run] .. starts[last run + 1]
         tags = self.ids_to_tags(tag_ids, starts)
         scores = scores.tolist() if with_scores else None
-        if len(runs) == len(indices):  # no sentence was cut: run r is sentence indices[r]
+        if runs is None:  # no sentence was cut: run r is sentence indices[r]
             bounds = zip(indices, starts[:-1].tolist(), starts[1:].tolist())
         else:
             spans = {}

@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from itertools import chain, islice
 
 from .conll import (
     UTF16_BOMS,
@@ -21,7 +22,7 @@ from .conll import (
     sentence_blocks,
 )
 from .errors import BadInputError, NertagError
-from .formats import FORMATTERS, SCORED_FORMATS, format_footer, format_header
+from .formats import SCORED_FORMATS, format_footer, format_header, format_records
 from .tagger import tag_sentences, tag_texts
 
 READ_CHUNK = 1 << 20
@@ -182,26 +183,39 @@ def iter_conll_batches(path, span=None, encoding="utf-8", stream=None):
 
 
 def conll_sentences(blocks):
-    """Tag-less Sentences of ``sentence_blocks``' ``(number of the first line, lines)``."""
-    return [Sentence(_first_columns(lines), None, lines, first) for first, lines in blocks]
+    """Tag-less Sentences of ``sentence_blocks``' ``(number of the first line, lines)``; the
+    tokens of the whole batch are found in one pass (_first_columns), then cut a sentence."""
+    tokens = _first_columns(list(chain.from_iterable(lines for _, lines in blocks)))
+    sentences, at = [], 0
+    for first, lines in blocks:
+        sentences.append(Sentence(tokens[at:at + len(lines)], None, lines, first))
+        at += len(lines)
+    return sentences
 
 
-_TAB_FIRST = re.compile(r"^([^\t\n]*)\t", re.MULTILINE)
+_SPACE_IN_LINE = re.compile(r"[^\S\n]")  # whitespace other than a line end
+_TAB_FIRST = re.compile(r"^([^\t\n]*)\t", re.MULTILINE)  # a line's text before its tab
+_FIRST_FIELD = re.compile(r"^[^\S\n]*(\S+)", re.MULTILINE)  # a line's first field
 
 
 def _first_columns(lines):
-    """[first_column(line) for line in lines], by one C-speed pass over the joined lines when
-    every line has a tab, or none has a tab and each holds one field."""
+    """[first_column(line) for line in (non-blank) lines], by C-speed passes over the joined
+    lines: each line itself when no line holds whitespace (a token a line), else the text
+    before each line's tab when every line has one, else each line's first field when none
+    has a tab. (A few lines with whitespace among many without are done one by one.)"""
     joined = "\n".join(lines)
-    if "\t" in joined:
-        firsts = _TAB_FIRST.findall(joined)
-        if len(firsts) == len(lines):  # one match a line: each line's text before its tab
-            return firsts
-    else:
-        fields = joined.split()
-        if len(fields) == len(lines):  # one field a line
-            return fields
-    return [first_column(line) for line in lines]
+    spaces = list(islice(_SPACE_IN_LINE.finditer(joined), len(lines) // 64 + 1))
+    if len(spaces) <= len(lines) // 64:  # a token a line, but for a few lines
+        firsts, line, at = list(lines), 0, 0
+        for space in spaces:
+            line += joined.count("\n", at, space.start())
+            at = space.start()
+            firsts[line] = first_column(lines[line])
+        return firsts
+    firsts = (_TAB_FIRST if "\t" in joined else _FIRST_FIELD).findall(joined)
+    if len(firsts) == len(lines):  # one match a line
+        return firsts
+    return [first_column(line) for line in lines]  # some lines have a tab, some not
 
 
 # a regular file at least this large is tagged by two processes, one a half
@@ -267,19 +281,18 @@ def _needs_scores(output_format):
 
 
 def _write_tagged(model, out, batches, output_format):
-    formatter = FORMATTERS[output_format]
     n = 0
     for records in batches:
-        out.write(formatted(formatter, records))
+        out.write(formatted(output_format, records))
         out.flush()
         n += len(records)
     return n
 
 
-def formatted(formatter, records):
+def formatted(output_format, records):
     """The output bytes of TaggedText records (bytes of the input that were not UTF-8 written
     back as they came)."""
-    return "".join(map(formatter, records)).encode("utf-8", "surrogateescape")
+    return format_records(output_format, records).encode("utf-8", "surrogateescape")
 
 
 # ------------------------------------------------------------- a stream tagged as it arrives
@@ -475,11 +488,11 @@ class JobTagger:
     def __init__(self, model, input_format, output_format):
         self.model = model
         self.conll = input_format == "conll"
-        self.formatter = FORMATTERS[output_format]
+        self.output_format = output_format
         self.scores = _needs_scores(output_format)
 
     def __call__(self, records):
-        return formatted(self.formatter,
+        return formatted(self.output_format,
                          _tag_records(self.model, records, self.conll, self.scores))
 
 

@@ -558,3 +558,35 @@ def test_first_columns_agree_with_first_column(rows):
     from nertag.streams import _first_columns
 
     assert _first_columns(rows) == [first_column(row) for row in rows]
+
+
+PLAIN_ROWS = st.lists(st.sampled_from(["tok", "Harry", "é", "#", "-DOCSTART", "1,000"]),
+                      min_size=64, max_size=300)
+ODD_ROWS = st.lists(st.tuples(st.integers(0, 299), st.sampled_from(
+    ["x y", "\u00a0x", " q", "x\ty z", "  a\tb", "é\té", "5\u00a0storm", "\tO"])), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(PLAIN_ROWS, ODD_ROWS)
+def test_first_columns_of_many_rows_with_a_few_odd_ones(rows, odd):
+    """A token a line but for a few lines with spaces or tabs: those are found one by one (the
+    many-rows path), and every line still gets its first column."""
+    from nertag.conll import first_column
+    from nertag.streams import _first_columns
+
+    for at, row in odd:
+        rows[at % len(rows)] = row
+    assert _first_columns(rows) == [first_column(row) for row in rows]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["tok", "", " ", "\t", "\u3000", "\u2028", "-DOCSTART-",
+                                 "-DOCSTART- O", "x -DOCSTART-", "#", "a\tb"]), max_size=40))
+def test_sentence_ends_agree_with_their_definition(lines):
+    """Blank, whitespace-only and -DOCSTART- lines end sentences, whichever way they are
+    found (list.index when every blank line is empty, else a line at a time)."""
+    from nertag.conll import DOCSTART, _sentence_ends, first_column
+
+    assert _sentence_ends(lines) == [
+        i for i, line in enumerate(lines)
+        if not line or line.isspace() or (DOCSTART in line and first_column(line) == DOCSTART)]

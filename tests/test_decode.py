@@ -106,6 +106,18 @@ def test_word_shape_of_hand_worked_tokens(token, shape):
     assert word_shape(token) == shape
 
 
+def test_features_of_a_hand_worked_token():
+    from nertag.features import template_columns, token_features
+
+    assert token_features("Harry") == ("w:Harry", "l:harry", "s:Xx", "c:title", "p2:ha",
+                                       "p3:har", "x1:y", "x2:ry", "x3:rry", "x4:arry")
+    assert token_features("é") == ("w:é", "l:é", "s:x", "c:lower", "p2:é", "p3:é", "x1:é",
+                                   "x2:é", "x3:é", "x4:é")
+    # a column a template, a row a token: the same features as one token at a time
+    tokens = ["Harry", "U.S.", "", "1,000", "O'Brien"]
+    assert list(zip(*template_columns(tokens))) == [token_features(t) for t in tokens]
+
+
 def test_featurizer_grows_past_its_first_table():
     from nertag.features import Featurizer, token_features
 

@@ -263,3 +263,48 @@ def test_json_non_finite_scores_are_written_as_null():
     assert [t["score"] for t in obj["tokens"]] == [None, None]
     assert obj["entities"][0]["score"] is None
     assert obj == _json_object(r)
+
+
+RECORDS = st.lists(st.tuples(st.lists(WORDS | st.sampled_from(["\udcff", "x\udcffy"]),
+                                      max_size=6),
+                             st.lists(TAG_RUNS, min_size=1, max_size=6),
+                             st.lists(st.floats(0, 1) | st.sampled_from(
+                                 [float("nan"), float("inf"), -0.0, 0.03125, 0.00005]),
+                                 min_size=1, max_size=6),
+                             st.booleans(), st.booleans()), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RECORDS)
+def test_json_lines_of_a_batch_write_what_json_dumps_writes(specs):
+    """json_lines writes a batch at once (offsets, quoting and scores found for all its
+    records together): each line is still json.dumps of the record, whatever its neighbours
+    (offsets known or not, single-spaced or not, bytes that were not UTF-8, no tokens)."""
+    from nertag.formats import _json_object, json_lines
+
+    records = []
+    for tokens, tags, scores, joined, known in specs:
+        r = _random_record(tokens, tags, scores, joined)
+        if not known:  # offsets left to be found, as for a plain line of input
+            r.starts = r.ends = None
+        records.append(r)
+    expected = []
+    for r in records:
+        ascii_only = "\udcff" in r.text  # what format_json escapes: the line stays UTF-8
+        expected.append(json.dumps(_json_object(r), ensure_ascii=ascii_only) + "\n")
+    assert json_lines(records) == "".join(expected)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.integers(0, 20000).map(lambda k: k / 20000) | st.floats(0, 1)
+                | st.floats(-1, 2) | st.sampled_from([float("nan"), float("inf"), -0.0, 0.0]),
+                max_size=20),
+       st.floats(-1e-9, 1e-9))
+def test_score_texts_are_the_four_place_roundings(scores, nudge):
+    """Scores written from the table of 4-place roundings are what round() and repr() write,
+    also at and near the ties of the 5th place (0.00005, 0.03125 ...), and for what is not a
+    probability (NaN, infinity, zero, negative, above 1)."""
+    from nertag.formats import _number, _score_texts
+
+    scores = [s + nudge if 0 < s < 1 else s for s in scores]
+    assert _score_texts(scores) == [_number(s) for s in scores]

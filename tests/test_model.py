@@ -243,3 +243,20 @@ def test_loaded_weights_replace_and_delete_like_a_dict(sample_model_path):
     assert weights["Wax"].shape == (3, 4) and list(weights)[0] == "Wax"
     weights.clear()
     assert len(weights) == 0 and list(weights) == []
+
+
+def test_a_sentence_longer_than_a_run_is_tagged_as_its_runs(sample_model_path):
+    """A sentence of over MAX_RUN tokens is tagged in consecutive runs of MAX_RUN, each as a
+    sentence of its own, beside the batch's short sentences (which it leaves unchanged)."""
+    from nertag.model import MAX_RUN
+
+    model = load_model(sample_model_path)
+    words = ["Harry", "Potter", "met", "Hermione", "Granger", "in", "London", "."]
+    long = (words * (2 * MAX_RUN // len(words) + 2))[:2 * MAX_RUN + 5]
+    short = ["Ada", "Lovelace", "met", "Harry"]
+    tagged = model.tag([short, long, short])
+    runs = [long[at:at + MAX_RUN] for at in range(0, len(long), MAX_RUN)]
+    by_run = model.tag(runs)
+    assert tagged[1][0] == [tag for tags, _ in by_run for tag in tags]
+    assert tagged[1][1] == [score for _, scores in by_run for score in scores]
+    assert tagged[0] == tagged[2] == model.tag([short])[0]

@@ -301,3 +301,18 @@ def test_signal_to_the_group_while_tagging_exits_130(sample_model_path, tmp_path
     left = subprocess.run(["pgrep", "-f", f"tag -m {sample_model_path}"], capture_output=True,
                           text=True)
     assert left.stdout == ""
+
+
+def test_bulk_work_settings_are_the_commands_own():
+    """`nertag tag` on a file or stream settles its process for bulk work (the cyclic GC run
+    rarely and not over what is loaded; freed memory kept by malloc); importing and using the
+    library changes neither."""
+    probe = ("import gc, sys; from nertag import process, streams, tagger; "
+             "before = (gc.get_threshold()[0], gc.get_freeze_count()); "
+             "process.settle_for_bulk_work(); "
+             "print(before[0], before[1] == 0, gc.get_threshold()[0], gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.split()
+    from nertag.process import GC_YOUNG_OBJECTS
+
+    assert out == ["700", "True", str(GC_YOUNG_OBJECTS), "True"]
