@@ -363,7 +363,7 @@ class Trainer:
         rng = np.random.default_rng([cfg.seed, epoch])  # per epoch: resumable
         t0 = time.perf_counter()
         state["loss_sum"], state["done_tokens"], state["t0"] = 0.0, 0, t0
-        for Xb, bstarts, Yb, keep, keep_in, Vb in batches.epoch(rng):
+        for Xb, bstarts, Yb, keep, keep_in, Vb in _made_ahead(batches.epoch(rng)):
             if self.stop_requested:
                 break
             batch_loss, rows = grad.loss_and_grads(w, Xb, bstarts, Yb, keep, keep_in, allowed,
@@ -577,6 +577,21 @@ class _Batches:
                 string_ids, unit = self.vectors
                 Vb = unit[string_ids[tok]]
             yield Xb, bstarts, self.Y[tok], keep, keep_in, Vb
+
+
+def _made_ahead(items):
+    """The items of an iterator, each made on a helper thread while the caller works on the one
+    before: a batch's gathers and random draws (a fifth of an epoch) overlap the kernel's
+    serial stretches. One thread draws them all, in the iterator's order, so the batches are
+    those made without it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    items = iter(items)
+    with ThreadPoolExecutor(1, thread_name_prefix="nertag-batches") as helper:
+        coming = helper.submit(next, items, None)
+        while (item := coming.result()) is not None:
+            coming = helper.submit(next, items, None)
+            yield item
 
 
 def _dropout_mask(rng, n, width, p):

@@ -250,3 +250,42 @@ def test_default_input_dropout_follows_corpus_size():
     assert config.input_dropout is None  # resolved on the trainer's copy, not the caller's
     assert trainer.config.input_dropout == 0.5  # the sample corpus is small
     assert start["config"]["input_dropout"] == 0.5  # and printed at the start
+
+
+def test_batches_made_ahead_are_the_batches_made_inline():
+    """An epoch's batches made on the helper thread are those made without it (one thread
+    draws them all, in order): same arrays, same count; an error in making one reaches the
+    caller; a caller that stops early is not kept waiting."""
+    from nertag.training import _made_ahead
+
+    trainer = Trainer([read_conll(str(SAMPLE_TRAIN))], read_conll(str(SAMPLE_TEST)),
+                      TrainConfig(epochs=1, hidden=8, seed=1, dropout=0.3, word_dropout=0.1))
+    captured = {}
+    real = Trainer._epoch
+
+    def spy(self, model, batches, state, epoch):
+        captured["batches"] = batches
+        return real(self, model, batches, state, epoch)
+
+    Trainer._epoch = spy
+    try:
+        list(trainer.run())
+    finally:
+        Trainer._epoch = real
+    batches = captured["batches"]
+    inline = list(batches.epoch(np.random.default_rng([1, 5])))
+    ahead = list(_made_ahead(batches.epoch(np.random.default_rng([1, 5]))))
+    assert len(ahead) == len(inline) > 3
+    for made, expected in zip(ahead, inline):
+        for a, b in zip(made, expected):
+            assert (a is None and b is None) or np.array_equal(a, b)
+
+    def failing():
+        yield inline[0]
+        raise ValueError("bad batch")
+
+    with pytest.raises(ValueError, match="bad batch"):
+        list(_made_ahead(failing()))
+    early = _made_ahead(batches.epoch(np.random.default_rng(0)))
+    next(early)
+    early.close()  # the helper finishes the batch it was making, and is gone
