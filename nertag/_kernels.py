@@ -557,14 +557,10 @@ def sum_rows(per_sentence, out):
         out[m] = acc
 
 
-SCATTER_BLOCKS = 8  # column blocks of dL/dWax, a task each (each owns its columns)
-
-
-@njit(**_PARALLEL_JIT)
+@njit(**_JIT)
 def scatter_wax_grad(X, dZ, gWax, touched):
-    """gWax[X[t, f]] += dZ[t] for every token and feature, marking the rows touched. Returns
-    the touched rows in first-touch order. Tasks own blocks of columns and add in token order,
-    so every sum is the same whatever the thread count."""
+    """gWax[X[t, f]] += dZ[t] for every token and feature (serial: a fixed order), marking the
+    rows touched. Returns the touched rows in first-touch order."""
     N, F = X.shape
     H2 = dZ.shape[1]
     rows = np.empty(N * F, dtype=np.int64)
@@ -576,13 +572,8 @@ def scatter_wax_grad(X, dZ, gWax, touched):
                 touched[r] = True
                 rows[n_rows] = r
                 n_rows += 1
-    for block in prange(SCATTER_BLOCKS):
-        j0, j1 = block * H2 // SCATTER_BLOCKS, (block + 1) * H2 // SCATTER_BLOCKS
-        for t in range(N):
-            for f in range(F):
-                g = gWax[X[t, f]]
-                for j in range(j0, j1):
-                    g[j] += dZ[t, j]
+            for j in range(H2):
+                gWax[r, j] += dZ[t, j]
     return rows[:n_rows]
 
 
