@@ -119,7 +119,7 @@ def json_lines(records):
     starts, ends = _all_offsets(plain, counts, tokens)
     tags = list(chain.from_iterable([r.output_tags() for r in plain]))
     quoted_tags = {tag: encode_basestring(tag) for tag in set(tags)}
-    values = list(chain.from_iterable(zip(
+    values = tuple(chain.from_iterable(zip(
         map(encode_basestring, tokens), starts, ends, map(quoted_tags.__getitem__, tags),
         _score_texts(list(chain.from_iterable([r.scores for r in plain]))))))
     entities = _entities_json(plain, counts, starts, ends)
@@ -129,7 +129,7 @@ def json_lines(records):
             lines.append(json.dumps(_json_object(record), ensure_ascii=True) + "\n")
             continue
         n = counts[i]
-        token_values = tuple(values[_TOKEN_FIELDS * at:_TOKEN_FIELDS * (at + n)])
+        token_values = values[_TOKEN_FIELDS * at:_TOKEN_FIELDS * (at + n)]
         lines.append(f'{{"text": {encode_basestring(record.text)}, "tokens": ['
                      f'{_tokens_template(n) % token_values}], "entities": [{entities[i]}]}}\n')
         at += n
@@ -171,17 +171,48 @@ def _all_offsets(records, counts, tokens):
 
 def _entities_json(records, counts, starts, ends):
     """Each record's entity objects, comma-separated ("" for none), given all tokens'
-    offsets; the entities' scores written for the whole batch at once."""
-    spans = [entity_spans(r.tags, r.scores) for r in records]
-    scores = iter(_score_texts([score for found in spans for *_, score in found]))
-    out, at = [], 0
-    for record, found, n in zip(records, spans, counts):
+    offsets: the spans of bio_spans (an entity starts at a tag that is not O after an O, at a
+    B-, at a change of type or at a record's start, and runs while its I- tags go on), and
+    their scores (each the product of its tokens', multiplied in order) found for the whole
+    batch at once."""
+    tags = list(chain.from_iterable([r.tags for r in records]))
+    if not tags or tags.count(OUTSIDE) == len(tags):
+        return [""] * len(records)
+    kinds = list(set(tags))
+    kind = np.fromiter(map({t: k for k, t in enumerate(kinds)}.__getitem__, tags),
+                       dtype=np.intp, count=len(tags))
+    labels = sorted({t[2:] for t in kinds})
+    inside = np.array([t != OUTSIDE for t in kinds])[kind]
+    begins = np.array([t[:1] == "B" for t in kinds])[kind]
+    label = np.array([labels.index(t[2:]) for t in kinds])[kind]
+    sizes = np.array(counts, dtype=np.int64)
+    bounds = np.cumsum(sizes)  # a record's tokens end here
+    first = np.zeros(len(tags) + 1, dtype=bool)
+    first[bounds - sizes] = True  # a record's first token (or, for an empty one, the next's)
+    first = first[:-1]
+    after = np.ones(len(tags), dtype=bool)  # no open entity before this token
+    after[1:] = ~inside[:-1] | (label[1:] != label[:-1])
+    opens = inside & (first | after | begins)
+    closes = inside.copy()  # an entity's last token
+    closes[:-1] &= first[1:] | ~inside[1:] | opens[1:]
+    span_starts, span_ends = np.flatnonzero(opens), np.flatnonzero(closes) + 1
+    token_scores = np.array(list(chain.from_iterable([r.scores for r in records])),
+                            dtype=np.float64)
+    token_scores[~inside] = 1.0  # so that a product from an entity's start to the next one's
+    products = np.multiply.reduceat(token_scores, span_starts)  # stops at the entity's end
+    scores = _score_texts(products.tolist())
+    first_span = np.searchsorted(span_starts, bounds - sizes).tolist() + [len(span_starts)]
+    span_starts, span_ends = span_starts.tolist(), span_ends.tolist()
+    span_labels = [encode_basestring(labels[i]) for i in label[span_starts].tolist()]
+    out = []
+    for i, record in enumerate(records):
         out.append(", ".join([
-            f'{{"text": {encode_basestring(record.text[starts[at + s]:ends[at + e - 1]])}, '
-            f'"label": {encode_basestring(label)}, "start": {starts[at + s]}, '
-            f'"end": {ends[at + e - 1]}, "score": {next(scores)}}}'
-            for s, e, label, _ in found]))
-        at += n
+            f'{{"text": {encode_basestring(record.text[starts[a]:ends[e - 1]])}, '
+            f'"label": {span_labels[j]}, "start": {starts[a]}, "end": {ends[e - 1]}, '
+            f'"score": {scores[j]}}}'
+            for j, a, e in zip(range(first_span[i], first_span[i + 1]),
+                               span_starts[first_span[i]:first_span[i + 1]],
+                               span_ends[first_span[i]:first_span[i + 1]])]))
     return out
 
 

@@ -308,3 +308,18 @@ def test_score_texts_are_the_four_place_roundings(scores, nudge):
 
     scores = [s + nudge if 0 < s < 1 else s for s in scores]
     assert _score_texts(scores) == [_number(s) for s in scores]
+
+
+def test_json_lines_entities_end_at_a_record_and_start_where_bio_spans_starts_them():
+    from nertag.formats import json_lines
+
+    records = [record("Harry", ["Harry"], ["B-PER"], [0.5]),
+               record("Potter met", ["Potter", "met"], ["I-PER", "O"], [0.25, 1.0]),
+               record("a b c d e", list("abcde"), ["O", "I-ORG", "I-LOC", "B-LOC", "I-LOC"],
+                      [1.0, 0.5, 0.5, 0.5, 0.5]),
+               record("", [], [], [])]
+    lines = [json.loads(line) for line in json_lines(records).splitlines()]
+    assert [[(e["text"], e["label"], e["score"]) for e in line["entities"]]
+            for line in lines] == [[("Harry", "PER", 0.5)], [("Potter", "PER", 0.25)],
+                                   [("b", "ORG", 0.5), ("c", "LOC", 0.5), ("d e", "LOC", 0.25)],
+                                   []]
