@@ -52,7 +52,7 @@ def _codec(encoding):
 
 
 # set by main(): the command runs in a process of its own (not, say, under CliRunner in tests)
-_OWN_PROCESS = []
+_OWN_PROCESS = False
 
 
 def _settle_for_bulk_work():
@@ -585,9 +585,10 @@ def main(argv=None):
     # one BLAS thread: nertag's matrices are small, and two-thread BLAS collapses when the other
     # core is busy; set before NumPy is first imported (a user's own setting wins). This is the
     # command's own process; the library limits BLAS only inside its calls (tagger.py).
+    global _OWN_PROCESS
     for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
-    _OWN_PROCESS.append(True)
+    _OWN_PROCESS = True
     signal.signal(signal.SIGTERM, _terminate)
     _fill_closed_descriptors()
     if sys.stdout is None:  # started with stdout closed: the output would be lost

@@ -108,18 +108,17 @@ def tag_piece(blob, url, name, span, input_format, output_format, encoding):
 
 def _tag_lines(lines, blob, output_format):
     """A bag partition of lines -> its output records (``tag_bag``)."""
-    from .formats import FORMATTERS
+    from .formats import format_each
     from .streams import _needs_scores
     from .tagger import tag_texts
 
     model = worker_model(blob)
-    formatter = FORMATTERS[output_format]
     lines = [line[:-1] if line.endswith("\n") else line for line in lines]
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     out = []
     for at in range(0, len(lines), 1000):
-        out += [formatter(r) for r in tag_texts(model, lines[at:at + 1000],
-                                                 _needs_scores(output_format))]
+        out += format_each(output_format, tag_texts(model, lines[at:at + 1000],
+                                                    _needs_scores(output_format)))
     return out
 
 

@@ -99,6 +99,8 @@ def format_binary(record):
 # one token's JSON object, as json_lines writes it with %: text, start, end, tag, score
 _TOKEN_JSON = '{"text": %s, "start": %d, "end": %d, "tag": %s, "score": %s}'
 _TOKEN_FIELDS = 5
+# one entity's object: text, label, start, end, score
+_ENTITY_JSON = '{"text": %s, "label": %s, "start": %d, "end": %d, "score": %s}'
 
 
 def format_json(record):
@@ -115,14 +117,17 @@ def json_lines(records):
     escaped, so it stays valid UTF-8."""
     plain = [r for r in records if not _has_surrogates(r.text)]
     counts = [len(r.tokens) for r in plain]
+    if [len(r.tags) for r in plain] != counts or [len(r.scores) for r in plain] != counts:
+        raise ValueError("a record needs a tag and a score for each of its tokens")
     tokens = list(chain.from_iterable([r.tokens for r in plain]))
     starts, ends = _all_offsets(plain, counts, tokens)
     tags = list(chain.from_iterable([r.output_tags() for r in plain]))
     quoted_tags = {tag: encode_basestring(tag) for tag in set(tags)}
+    scores = list(chain.from_iterable([r.scores for r in plain]))
     values = tuple(chain.from_iterable(zip(
         map(encode_basestring, tokens), starts, ends, map(quoted_tags.__getitem__, tags),
-        _score_texts(list(chain.from_iterable([r.scores for r in plain]))))))
-    entities = _entities_json(plain, counts, starts, ends)
+        _score_texts(scores))))
+    entities = _entities_json(plain, counts, starts, ends, scores)
     lines, at, i = [], 0, 0
     for record in records:
         if i == len(plain) or plain[i] is not record:  # has surrogates
@@ -169,15 +174,18 @@ def _all_offsets(records, counts, tokens):
     return starts, ends
 
 
-def _entities_json(records, counts, starts, ends):
+def _entities_json(records, counts, starts, ends, scores):
     """Each record's entity objects, comma-separated ("" for none), given all tokens'
-    offsets: the spans of bio_spans (an entity starts at a tag that is not O after an O, at a
-    B-, at a change of type or at a record's start, and runs while its I- tags go on), and
-    their scores (each the product of its tokens', multiplied in order) found for the whole
-    batch at once."""
+    offsets and scores: the spans of bio_spans (an entity starts at a tag that is not O after
+    an O, at a B-, at a change of type or at a record's start, and runs while its I- tags go
+    on), and their scores (each the product of its tokens', multiplied in order, in float64)
+    found for the whole batch at once. Scores of another type than float (a library caller's
+    float32) are multiplied in their own type, a record at a time, as entity_spans does."""
     tags = list(chain.from_iterable([r.tags for r in records]))
     if not tags or tags.count(OUTSIDE) == len(tags):
         return [""] * len(records)
+    if not set(map(type, scores)) <= {float}:
+        return _entities_one_at_a_time(records, counts, starts, ends)
     kinds = list(set(tags))
     kind = np.fromiter(map({t: k for k, t in enumerate(kinds)}.__getitem__, tags),
                        dtype=np.intp, count=len(tags))
@@ -196,8 +204,7 @@ def _entities_json(records, counts, starts, ends):
     closes = inside.copy()  # an entity's last token
     closes[:-1] &= first[1:] | ~inside[1:] | opens[1:]
     span_starts, span_ends = np.flatnonzero(opens), np.flatnonzero(closes) + 1
-    token_scores = np.array(list(chain.from_iterable([r.scores for r in records])),
-                            dtype=np.float64)
+    token_scores = np.array(scores, dtype=np.float64)
     token_scores[~inside] = 1.0  # so that a product from an entity's start to the next one's
     products = np.multiply.reduceat(token_scores, span_starts)  # stops at the entity's end
     scores = _score_texts(products.tolist())
@@ -207,12 +214,24 @@ def _entities_json(records, counts, starts, ends):
     out = []
     for i, record in enumerate(records):
         out.append(", ".join([
-            f'{{"text": {encode_basestring(record.text[starts[a]:ends[e - 1]])}, '
-            f'"label": {span_labels[j]}, "start": {starts[a]}, "end": {ends[e - 1]}, '
-            f'"score": {scores[j]}}}'
+            _ENTITY_JSON % (encode_basestring(record.text[starts[a]:ends[e - 1]]),
+                            span_labels[j], starts[a], ends[e - 1], scores[j])
             for j, a, e in zip(range(first_span[i], first_span[i + 1]),
                                span_starts[first_span[i]:first_span[i + 1]],
                                span_ends[first_span[i]:first_span[i + 1]])]))
+    return out
+
+
+def _entities_one_at_a_time(records, counts, starts, ends):
+    """_entities_json a record at a time, through entity_spans."""
+    out, at = [], 0
+    for record, n in zip(records, counts):
+        out.append(", ".join([
+            _ENTITY_JSON % (encode_basestring(record.text[starts[at + s]:ends[at + e - 1]]),
+                            encode_basestring(label), starts[at + s], ends[at + e - 1],
+                            _number(score))
+            for s, e, label, score in entity_spans(record.tags, record.scores)]))
+        at += n
     return out
 
 
@@ -253,7 +272,7 @@ def _four_places():
 
 def _json_object(record):
     """The record as the JSON object that format_json writes: Doc.to_dict(), the one
-    definition of it (format_json's fast path is tested against it)."""
+    definition of it (json_lines is tested against it)."""
     from .tagger import Doc
 
     return Doc.from_record(record).to_dict()
@@ -277,13 +296,20 @@ FORMATTERS = {"inline": format_inline, "conll": format_conll, "json": format_jso
               "binary": format_binary, "html": format_html}
 
 
-
 def format_records(output_format, records):
     """The output text of a batch of records in one of FORMATTERS' formats (JSON a batch at a
     time: json_lines)."""
     if output_format == "json":
         return json_lines(records)
     return "".join(map(FORMATTERS[output_format], records))
+
+
+def format_each(output_format, records):
+    """The output of each record of a batch, a string each (format_records, cut at the line
+    ends of JSON, which escapes every line break inside a record's line)."""
+    if output_format == "json":
+        return [line + "\n" for line in json_lines(records).split("\n")[:-1]]
+    return list(map(FORMATTERS[output_format], records))
 
 
 # the file name suffix of each format (``nertag tag --output-dir``)

@@ -27,12 +27,16 @@ def settle_for_bulk_work():
 
 
 def _keep_freed_memory():
-    """glibc's malloc keeps blocks under 64 MiB on its heap and up to 128 MiB of freed memory
-    (by default a block over 128 KiB is mapped and unmapped each time). A no-op where the C
-    library has no mallopt (macOS, musl)."""
+    """glibc's malloc keeps blocks under 32 MiB on its heap (its largest allowed threshold;
+    by default a block over 128 KiB is mapped and unmapped each time) and up to 128 MiB of
+    freed memory. The trim threshold is set only once the mmap threshold is accepted: alone it
+    would switch off glibc's own raising of the mmap threshold, and every large block would be
+    mapped afresh. A no-op where the C library has no mallopt (macOS, musl, Windows)."""
     import ctypes
 
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is not None:
-        mallopt(_M_MMAP_THRESHOLD, 1 << 26)
+    try:
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    except (OSError, TypeError):  # no C library to open this way
+        return
+    if mallopt is not None and mallopt(_M_MMAP_THRESHOLD, 1 << 25) == 1:  # 1: accepted
         mallopt(_M_TRIM_THRESHOLD, 1 << 27)

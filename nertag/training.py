@@ -365,7 +365,7 @@ class Trainer:
         state["loss_sum"], state["done_tokens"], state["t0"] = 0.0, 0, t0
         # a core Numba leaves free makes the next batch meanwhile (where Numba's workers have
         # every core, a helper thread beside them, spinning as they wait, cost 13%)
-        spare_core = numba_threads() < (os.cpu_count() or 1)
+        spare_core = numba_threads() < usable_cores()
         made = _made_ahead if spare_core else iter
         for Xb, bstarts, Yb, keep, keep_in, Vb in made(batches.epoch(rng)):
             if self.stop_requested:
@@ -590,6 +590,17 @@ def numba_threads():
     return numba.get_num_threads()
 
 
+def usable_cores():
+    """The cores this process may run on (its CPU affinity, as Numba counts them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+_NO_MORE = object()  # what the helper's next() gives once the items run out
+
+
 def _made_ahead(items):
     """The items of an iterator, each made on a helper thread while the caller works on the one
     before: a batch's gathers and random draws overlap the kernels (9% more tokens/s when
@@ -599,9 +610,9 @@ def _made_ahead(items):
 
     items = iter(items)
     with ThreadPoolExecutor(1, thread_name_prefix="nertag-batches") as helper:
-        coming = helper.submit(next, items, None)
-        while (item := coming.result()) is not None:
-            coming = helper.submit(next, items, None)
+        coming = helper.submit(next, items, _NO_MORE)
+        while (item := coming.result()) is not _NO_MORE:
+            coming = helper.submit(next, items, _NO_MORE)
             yield item
 
 

@@ -314,12 +314,49 @@ def test_json_lines_entities_end_at_a_record_and_start_where_bio_spans_starts_th
     from nertag.formats import json_lines
 
     records = [record("Harry", ["Harry"], ["B-PER"], [0.5]),
-               record("Potter met", ["Potter", "met"], ["I-PER", "O"], [0.25, 1.0]),
+               record("Potter met", ["Potter", "met"], ["I-PER", "O"], [0.25, 0.125]),
                record("a b c d e", list("abcde"), ["O", "I-ORG", "I-LOC", "B-LOC", "I-LOC"],
-                      [1.0, 0.5, 0.5, 0.5, 0.5]),
+                      [0.375, 0.5, 0.5, 0.5, 0.5]),
                record("", [], [], [])]
     lines = [json.loads(line) for line in json_lines(records).splitlines()]
+    # an O token's score (0.125, 0.375) is in no entity's product
     assert [[(e["text"], e["label"], e["score"]) for e in line["entities"]]
             for line in lines] == [[("Harry", "PER", 0.5)], [("Potter", "PER", 0.25)],
                                    [("b", "ORG", 0.5), ("c", "LOC", 0.5), ("d e", "LOC", 0.25)],
                                    []]
+
+
+def test_json_lines_refuses_a_record_without_a_tag_and_a_score_a_token():
+    from nertag.formats import json_lines
+
+    good = record("a b", ["a", "b"], ["O", "B-PER"], [1.0, 0.5])
+    for bad in (TaggedText("c", ["c"], ["O", "B-PER"], [1.0]),  # a tag too many
+                TaggedText("c", ["c"], ["O"], [])):  # no score
+        with pytest.raises(ValueError, match="a tag and a score for each"):
+            json_lines([bad, good])
+
+
+def test_json_lines_multiplies_float32_scores_as_entity_spans_does():
+    """A library caller's float32 scores: an entity's score is their product in float32,
+    as Doc.to_dict() has it (here 7e10 rounded to float32, not the float64 product)."""
+    import numpy as np
+
+    from nertag.formats import _json_object, json_lines
+
+    r = record("Ada Lovelace", ["Ada", "Lovelace"], ["B-PER", "I-PER"],
+               [np.float32(1e10), np.float32(7.0)])
+    assert json_lines([r]) == json.dumps(_json_object(r), ensure_ascii=False) + "\n"
+
+
+def test_format_each_cuts_a_batch_into_each_records_output():
+    """format_each (Dask's bag records) gives each record's output as its formatter alone
+    would, also for JSON, written a batch at a time and cut at line ends (a raw U+2028 in a
+    line is not one)."""
+    from nertag.formats import format_each
+
+    records = [harry(), lecture(), record("a\u2028b Paris", ["a\u2028b", "Paris"],
+                                          ["O", "B-LOC"], [0.5, 0.25]),
+               record("x\udcff y", ["x\udcff", "y"], ["O", "O"], [1.0, 1.0]),
+               record("", [], [], [])]
+    for name, formatter in FORMATTERS.items():
+        assert format_each(name, records) == [formatter(r) for r in records], name

@@ -304,15 +304,31 @@ def test_signal_to_the_group_while_tagging_exits_130(sample_model_path, tmp_path
 
 
 def test_bulk_work_settings_are_the_commands_own():
-    """`nertag tag` on a file or stream settles its process for bulk work (the cyclic GC run
-    rarely and not over what is loaded; freed memory kept by malloc); importing and using the
-    library changes neither."""
-    probe = ("import gc, sys; from nertag import process, streams, tagger; "
-             "before = (gc.get_threshold()[0], gc.get_freeze_count()); "
-             "process.settle_for_bulk_work(); "
-             "print(before[0], before[1] == 0, gc.get_threshold()[0], gc.get_freeze_count() > 0)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout.split()
+    """`nertag tag` on a file (or a stream) and `nertag train` settle their process for bulk
+    work (the cyclic GC run rarely and not over what is loaded; freed memory kept by malloc)
+    before the work; `nertag tag TEXT` does not, nor does using the library."""
+    probe = """
+import gc, sys
+import nertag.streams, nertag.training
+from nertag import cli
+default = gc.get_threshold()[0]
+def report(*args, **kwargs):
+    print(gc.get_threshold()[0] == default, gc.get_freeze_count() > 0, flush=True)
+    raise SystemExit(0)
+nertag.streams.tag_stream = nertag.training.make_trainer = report
+cli.main(sys.argv[1:])
+"""
     from nertag.process import GC_YOUNG_OBJECTS
 
-    assert out == ["700", "True", str(GC_YOUNG_OBJECTS), "True"]
+    assert GC_YOUNG_OBJECTS > 700
+    runs = {"file": ["tag", "-i", os.devnull], "train": ["train", os.devnull, "-o", "x.npz"],
+            "text": ["tag", "Harry Potter"]}
+    seen = {}
+    for name, args in runs.items():
+        proc = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        seen[name] = proc.stdout.split()
+    # default threshold kept, nothing frozen: only for TEXT arguments
+    assert seen == {"file": ["False", "True"], "train": ["False", "True"],
+                    "text": ["True", "False"]}
