@@ -206,7 +206,8 @@ def _entities_json(records, counts, starts, ends, scores):
     span_starts, span_ends = np.flatnonzero(opens), np.flatnonzero(closes) + 1
     token_scores = np.array(scores, dtype=np.float64)
     token_scores[~inside] = 1.0  # so that a product from an entity's start to the next one's
-    products = np.multiply.reduceat(token_scores, span_starts)  # stops at the entity's end
+    with np.errstate(all="ignore"):  # 0 * inf, overflow: NaN and inf, as math.prod gives them
+        products = np.multiply.reduceat(token_scores, span_starts)  # stops at the entity's end
     scores = _score_texts(products.tolist())
     first_span = np.searchsorted(span_starts, bounds - sizes).tolist() + [len(span_starts)]
     span_starts, span_ends = span_starts.tolist(), span_ends.tolist()
@@ -250,8 +251,8 @@ def _score_texts(scores):
     if not scores:
         return []
     score = np.array(scores, dtype=np.float64)
-    scaled = score * 10000.0
-    with np.errstate(invalid="ignore"):  # inf - inf: NaN, not in the table either way
+    with np.errstate(all="ignore"):  # inf - inf, overflow: not in the table either way
+        scaled = score * 10000.0
         near_tie = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
     table = (score > 0.0) & (score <= 1.0) & ~near_tie  # a NaN fails every comparison
     texts = _four_places()[np.where(table, np.rint(scaled), 0).astype(np.intp)].tolist()

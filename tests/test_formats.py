@@ -297,7 +297,8 @@ def test_json_lines_of_a_batch_write_what_json_dumps_writes(specs):
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.integers(0, 20000).map(lambda k: k / 20000) | st.floats(0, 1)
-                | st.floats(-1, 2) | st.sampled_from([float("nan"), float("inf"), -0.0, 0.0]),
+                | st.floats(-1, 2) | st.sampled_from([float("nan"), float("inf"), -0.0, 0.0,
+                                                     1e305, -1e305, 5e-324]),
                 max_size=20),
        st.floats(-1e-9, 1e-9))
 def test_score_texts_are_the_four_place_roundings(scores, nudge):
@@ -334,6 +335,17 @@ def test_json_lines_refuses_a_record_without_a_tag_and_a_score_a_token():
                 TaggedText("c", ["c"], ["O"], [])):  # no score
         with pytest.raises(ValueError, match="a tag and a score for each"):
             json_lines([bad, good])
+
+
+def test_json_lines_entity_products_of_zero_and_infinity_are_written_as_math_prod_gives():
+    """0 x inf is NaN and an overflow is inf, written null as Doc.to_dict() writes them,
+    without NumPy's warnings."""
+    from nertag.formats import _json_object, json_lines
+
+    records = [record("a b", ["a", "b"], ["B-PER", "I-PER"], [0.0, float("inf")]),
+               record("c d", ["c", "d"], ["B-LOC", "I-LOC"], [1e200, 1e200])]
+    assert json_lines(records) == "".join(
+        json.dumps(_json_object(r), ensure_ascii=False) + "\n" for r in records)
 
 
 def test_json_lines_multiplies_float32_scores_as_entity_spans_does():
