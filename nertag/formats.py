@@ -120,14 +120,16 @@ def json_lines(records):
     if [len(r.tags) for r in plain] != counts or [len(r.scores) for r in plain] != counts:
         raise ValueError("a record needs a tag and a score for each of its tokens")
     tokens = list(chain.from_iterable([r.tokens for r in plain]))
-    starts, ends = _all_offsets(plain, counts, tokens)
+    sizes = np.array(counts, dtype=np.int64)
+    firsts = np.cumsum(sizes) - sizes  # each record's first token among all the batch's
+    starts, ends = _all_offsets(plain, counts, firsts, tokens)
     tags = list(chain.from_iterable([r.output_tags() for r in plain]))
     quoted_tags = {tag: encode_basestring(tag) for tag in set(tags)}
     scores = list(chain.from_iterable([r.scores for r in plain]))
     values = tuple(chain.from_iterable(zip(
         map(encode_basestring, tokens), starts, ends, map(quoted_tags.__getitem__, tags),
         _score_texts(scores))))
-    entities = _entities_json(plain, counts, starts, ends, scores)
+    entities = _entities_json(plain, sizes, firsts, starts, ends, scores)
     lines, at, i = [], 0, 0
     for record in records:
         if i == len(plain) or plain[i] is not record:  # has surrogates
@@ -155,16 +157,16 @@ def _tokens_template(n):
     return template
 
 
-def _all_offsets(records, counts, tokens):
+def _all_offsets(records, counts, firsts, tokens):
     """Character offsets of the tokens of records (starts, ends: a list each, all records'
-    tokens in order). Those of a record that is its tokens single-spaced (CoNLL input, a
-    plain line) follow from the tokens' lengths, found for the whole batch at once."""
+    tokens in order; ``firsts`` (R,) each record's first token). Those of a record that is its
+    tokens single-spaced (CoNLL input, a plain line) follow from the tokens' lengths, found for
+    the whole batch at once."""
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     steps = lengths + 1
     joined_at = np.cumsum(steps) - steps  # a token's offset in all the tokens single-spaced
     sizes = np.array(counts, dtype=np.int64)
-    first = np.cumsum(sizes) - sizes
-    starts = joined_at - np.repeat(joined_at[first[sizes > 0]], sizes[sizes > 0])
+    starts = joined_at - np.repeat(joined_at[firsts[sizes > 0]], sizes[sizes > 0])
     starts, ends = starts.tolist(), (starts + lengths).tolist()
     at = 0
     for record, n in zip(records, counts):
@@ -174,18 +176,15 @@ def _all_offsets(records, counts, tokens):
     return starts, ends
 
 
-def _entities_json(records, counts, starts, ends, scores):
-    """Each record's entity objects, comma-separated ("" for none), given all tokens'
-    offsets and scores: the spans of bio_spans (an entity starts at a tag that is not O after
-    an O, at a B-, at a change of type or at a record's start, and runs while its I- tags go
-    on), and their scores (each the product of its tokens', multiplied in order, in float64)
-    found for the whole batch at once. Scores of another type than float (a library caller's
-    float32) are multiplied in their own type, a record at a time, as entity_spans does."""
+def _entities_json(records, sizes, firsts, starts, ends, scores):
+    """Each record's entity objects, comma-separated ("" for none), given all tokens' offsets
+    and scores (``sizes`` and ``firsts`` (R,): each record's token count and first token): the
+    spans of bio_spans (an entity starts at a tag that is not O after an O, at a B-, at a
+    change of type or at a record's start, and runs while its I- tags go on), found for the
+    whole batch at once, and their scores, each the product of its tokens' (entity_spans')."""
     tags = list(chain.from_iterable([r.tags for r in records]))
     if not tags or tags.count(OUTSIDE) == len(tags):
         return [""] * len(records)
-    if not set(map(type, scores)) <= {float}:
-        return _entities_one_at_a_time(records, counts, starts, ends)
     kinds = list(set(tags))
     kind = np.fromiter(map({t: k for k, t in enumerate(kinds)}.__getitem__, tags),
                        dtype=np.intp, count=len(tags))
@@ -193,10 +192,8 @@ def _entities_json(records, counts, starts, ends, scores):
     inside = np.array([t != OUTSIDE for t in kinds])[kind]
     begins = np.array([t[:1] == "B" for t in kinds])[kind]
     label = np.array([labels.index(t[2:]) for t in kinds])[kind]
-    sizes = np.array(counts, dtype=np.int64)
-    bounds = np.cumsum(sizes)  # a record's tokens end here
     first = np.zeros(len(tags) + 1, dtype=bool)
-    first[bounds - sizes] = True  # a record's first token (or, for an empty one, the next's)
+    first[firsts] = True  # a record's first token (or, for an empty one, the next's)
     first = first[:-1]
     after = np.ones(len(tags), dtype=bool)  # no open entity before this token
     after[1:] = ~inside[:-1] | (label[1:] != label[:-1])
@@ -204,36 +201,32 @@ def _entities_json(records, counts, starts, ends, scores):
     closes = inside.copy()  # an entity's last token
     closes[:-1] &= first[1:] | ~inside[1:] | opens[1:]
     span_starts, span_ends = np.flatnonzero(opens), np.flatnonzero(closes) + 1
-    token_scores = np.array(scores, dtype=np.float64)
-    token_scores[~inside] = 1.0  # so that a product from an entity's start to the next one's
-    with np.errstate(all="ignore"):  # 0 * inf, overflow: NaN and inf, as math.prod gives them
-        products = np.multiply.reduceat(token_scores, span_starts)  # stops at the entity's end
-    scores = _score_texts(products.tolist())
-    first_span = np.searchsorted(span_starts, bounds - sizes).tolist() + [len(span_starts)]
+    span_scores = _score_texts(_products(scores, inside, span_starts, span_ends))
+    first_span = np.searchsorted(span_starts, firsts).tolist() + [len(span_starts)]
     span_starts, span_ends = span_starts.tolist(), span_ends.tolist()
     span_labels = [encode_basestring(labels[i]) for i in label[span_starts].tolist()]
     out = []
     for i, record in enumerate(records):
         out.append(", ".join([
             _ENTITY_JSON % (encode_basestring(record.text[starts[a]:ends[e - 1]]),
-                            span_labels[j], starts[a], ends[e - 1], scores[j])
+                            span_labels[j], starts[a], ends[e - 1], span_scores[j])
             for j, a, e in zip(range(first_span[i], first_span[i + 1]),
                                span_starts[first_span[i]:first_span[i + 1]],
                                span_ends[first_span[i]:first_span[i + 1]])]))
     return out
 
 
-def _entities_one_at_a_time(records, counts, starts, ends):
-    """_entities_json a record at a time, through entity_spans."""
-    out, at = [], 0
-    for record, n in zip(records, counts):
-        out.append(", ".join([
-            _ENTITY_JSON % (encode_basestring(record.text[starts[at + s]:ends[at + e - 1]]),
-                            encode_basestring(label), starts[at + s], ends[at + e - 1],
-                            _number(score))
-            for s, e, label, score in entity_spans(record.tags, record.scores)]))
-        at += n
-    return out
+def _products(scores, inside, span_starts, span_ends):
+    """Each entity's score: the product of its tokens' scores, multiplied in token order as
+    math.prod multiplies them (entity_spans), at C speed for float scores; scores of another
+    type (a library caller's float32) are multiplied in their own type, by math.prod."""
+    if not set(map(type, scores)) <= {float}:
+        return [math.prod(scores[a:e]) for a, e in zip(span_starts.tolist(),
+                                                       span_ends.tolist())]
+    token_scores = np.array(scores, dtype=np.float64)
+    token_scores[~inside] = 1.0  # so that a product from an entity's start to the next one's
+    with np.errstate(all="ignore"):  # 0 * inf, overflow: NaN and inf, as math.prod gives them
+        return np.multiply.reduceat(token_scores, span_starts).tolist()  # stops at its end
 
 
 def _number(score):
