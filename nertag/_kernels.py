@@ -557,24 +557,38 @@ def sum_rows(per_sentence, out):
         out[m] = acc
 
 
-@njit(**_JIT)
-def scatter_wax_grad(X, dZ, gWax, touched):
-    """gWax[X[t, f]] += dZ[t] for every token and feature (serial: a fixed order), marking the
-    rows touched. Returns the touched rows in first-touch order."""
+@njit(**_PARALLEL_JIT)
+def scatter_wax_grad(X, dZ, slot, rows, gRows, row_squares):
+    """dL/dWax, compactly: the batch's rows of Wax in first-touch order go to rows[:n] (n
+    returned), with slot[r] <- r's position i; gRows[i] sums dZ[t] over every token t and
+    feature f with X[t, f] = rows[i], in token order, then feature order (serial: a fixed
+    order); row_squares[i] <- the sum of squares of gRows[i] (for the gradient norm). slot is
+    -1 for rows not yet touched (adam_rows puts the -1 back).
+
+    The gradient rows are the batch's alone, contiguous and the same memory batch after
+    batch, so they stay in cache, where the rows of a dense (n_x, 2H) gradient were cold."""
     N, F = X.shape
     H2 = dZ.shape[1]
-    rows = np.empty(N * F, dtype=np.int64)
     n_rows = 0
     for t in range(N):
+        dz = dZ[t]
         for f in range(F):
             r = X[t, f]
-            if not touched[r]:
-                touched[r] = True
+            i = slot[r]
+            if i < 0:  # a row's first touch starts its sum
+                i = slot[r] = n_rows
                 rows[n_rows] = r
                 n_rows += 1
-            for j in range(H2):
-                gWax[r, j] += dZ[t, j]
-    return rows[:n_rows]
+                g = gRows[i]
+                for j in range(H2):
+                    g[j] = dz[j]
+            else:
+                g = gRows[i]
+                for j in range(H2):
+                    g[j] += dz[j]
+    for i in prange(n_rows):
+        row_squares[i] = _sum_squares_row(gRows[i])
+    return n_rows
 
 
 # ------------------------------------------------------------------------------- optimiser
@@ -588,18 +602,22 @@ def sum_squares(g):
     return acc
 
 
-@njit(**_PARALLEL_JIT)
-def sum_squares_rows(g, rows):
-    """Sum of squares of the given rows of g: per-row sums in parallel, added in row order."""
-    per_row = np.empty(rows.shape[0], dtype=np.float64)
-    for n in prange(rows.shape[0]):
-        acc = g.dtype.type(0)  # in g's float type: vectorises
-        for v in g[rows[n]]:
-            acc += v * v
-        per_row[n] = acc
+@njit(**_JIT)
+def _sum_squares_row(row):
+    """The sum of squares of a row, in its float type, indexed (both so that it vectorises:
+    a `for v in row` loop did not)."""
+    acc = row.dtype.type(0)
+    for j in range(row.shape[0]):
+        acc += row[j] * row[j]
+    return acc
+
+
+@njit(**_JIT)
+def ordered_total(values):
+    """values summed in float64, in index order."""
     total = 0.0
-    for n in range(rows.shape[0]):
-        total += per_row[n]
+    for v in values:
+        total += v
     return total
 
 
@@ -625,16 +643,17 @@ def adam_dense(w, g, m, v, lr_t, beta1, beta2, eps, scale, decay):
 
 
 @njit(**_PARALLEL_JIT)
-def adam_rows(W, G, M, V, rows, touched, lr_t, beta1, beta2, eps, scale, decay):
-    """Lazy Adam on the rows of Wax a batch touched (the rest of Wax has zero gradient and is
-    left alone, as sparse Adam does); zeroes those gradient rows for the next batch."""
+def adam_rows(W, G, M, V, rows, slot, lr_t, beta1, beta2, eps, scale, decay):
+    """Lazy Adam on the rows of Wax a batch touched, rows[i] with gradient G[i] (the rest of
+    Wax has zero gradient and is left alone, as sparse Adam does); puts back slot[r] = -1 for
+    the next batch."""
     H2 = W.shape[1]
     c1 = W.dtype.type(1) - beta1
     c2 = W.dtype.type(1) - beta2
     for n in prange(rows.shape[0]):
         r = rows[n]
+        g = G[n]
         for j in range(H2):
-            W[r, j], M[r, j], V[r, j] = _adam(W[r, j], G[r, j], M[r, j], V[r, j], lr_t, beta1,
+            W[r, j], M[r, j], V[r, j] = _adam(W[r, j], g[j], M[r, j], V[r, j], lr_t, beta1,
                                               beta2, c1, c2, eps, scale, decay)
-            G[r, j] = 0
-        touched[r] = False
+        slot[r] = -1

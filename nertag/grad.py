@@ -20,9 +20,11 @@ class Buffers:
 
     Per token: A (activations), AK (activations after dropout), dZ (dL/d(Wax x<t>)), D
     (dL/dlogits), Alpha, Beta (CRF work space). Per sentence: the loss and the CRF's gWyy.
-    Summed over the batch: ``grads`` (dense weights, Wv's among them) and ``gWax`` with the
-    ``touched`` rows of Wax. Arrays are of the weights' float type (float64 for the gradient
-    check)."""
+    Summed over the batch: ``grads`` (dense weights, Wv's among them), and Wax's compactly:
+    the rows a batch touched are ``rows[:n]`` (first-touch order), ``gRows[i]`` is the gradient
+    of ``rows[i]`` and ``row_squares[i]`` its sum of squares (for the norm); ``slot`` maps a
+    row of Wax to its i (-1: untouched). Arrays are of the weights' float type (float64 for
+    the gradient check)."""
 
     def __init__(self, weights):
         self.H = weights["Waa"].shape[1]
@@ -31,8 +33,11 @@ class Buffers:
         self.sentences = self.tokens = 0
         dense = PER_BATCH + ("Wyy",) + (("Wv",) if "Wv" in weights else ())
         self.grads = {k: np.zeros_like(weights[k]) for k in dense}
-        self.gWax = np.zeros_like(weights["Wax"])
-        self.touched = np.zeros(len(weights["Wax"]), dtype=np.bool_)
+        n_x = len(weights["Wax"])  # room for every row; pages past a batch's are never touched
+        self.gRows = np.empty_like(weights["Wax"])
+        self.rows = np.empty(n_x, dtype=np.int64)
+        self.slot = np.full(n_x, -1, dtype=np.int64)
+        self.row_squares = np.empty(n_x, dtype=np.float64)
 
     def ensure(self, S, n_tokens):
         if S > self.sentences or n_tokens > self.tokens:
@@ -55,8 +60,9 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     starts, (N,) tag ids Y, dropout masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for none),
     and with word vectors V (N, D), the tokens' unit vectors (zeros for none): the cell's input
     is then Wax x<t> + Wv v<t>, with Wv (D, 2H) stored like Wax's rows.
-    The gradients of the mean loss a token are left in ``buffers.grads`` and ``buffers.gWax``
-    (whose ``touched`` rows are returned, in first-touch order); returns (total loss, rows).
+    The gradients of the mean loss a token are left in ``buffers.grads`` and, for the rows of
+    Wax the batch touched, in ``buffers.gRows``; returns (total loss, those rows in first-touch
+    order).
     """
     S, n = len(starts) - 1, len(X)
     w = weights
@@ -85,7 +91,8 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     kernels.sum_rows(b.gWyy[:S].reshape(S, -1), g["Wyy"].reshape(-1))
     if V is not None:  # dL/dWv = V^T dL/dE, and dL/dE<t> = dL/d(Wax x<t>) = dZ<t>
         np.matmul(V.T, b.dZ[:n], out=g["Wv"])
-    rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.gWax, b.touched)
+    n_rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.slot, b.rows, b.gRows, b.row_squares)
+    rows = b.rows[:n_rows]
     return float(b.loss[:S].sum()), rows
 
 
@@ -99,8 +106,9 @@ def inner_tokens(starts):
 
 
 def gradient_norm(buffers, rows):
-    """The global norm of the gradients (Wax's touched rows and the dense weights)."""
-    norm2 = kernels.sum_squares_rows(buffers.gWax, rows)
+    """The global norm of the gradients (Wax's touched rows, squared as the scatter left them
+    in ``row_squares``, and the dense weights)."""
+    norm2 = kernels.ordered_total(buffers.row_squares[:len(rows)])
     norm2 += sum(kernels.sum_squares(g) for g in buffers.grads.values())
     return np.sqrt(norm2)
 
@@ -118,8 +126,8 @@ class Adam:
         self.lr = lr
 
     def update(self, weights, buffers, rows, scale, weight_decay):
-        """One step from the gradients in ``buffers`` times ``scale`` (clipping); zeroes the
-        gradient rows of Wax it used."""
+        """One step from the gradients in ``buffers`` times ``scale`` (clipping); marks the
+        rows of Wax it used untouched again."""
         self.step += 1
         t = self.step
         lr_t = self.lr * np.sqrt(1 - self.BETA2 ** t) / (1 - self.BETA1 ** t)
@@ -130,5 +138,5 @@ class Adam:
         for name, g in buffers.grads.items():
             kernels.adam_dense(weights[name].reshape(-1), g.reshape(-1), m[name].reshape(-1),
                                v[name].reshape(-1), *hyper)
-        kernels.adam_rows(weights["Wax"], buffers.gWax, m["Wax"], v["Wax"], rows,
-                          buffers.touched, *hyper)
+        kernels.adam_rows(weights["Wax"], buffers.gRows, m["Wax"], v["Wax"], rows,
+                          buffers.slot, *hyper)

@@ -38,7 +38,8 @@ def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=N
     loss, rows = grad.loss_and_grads(w, X, starts, Y, keep, keep_in, allowed, crf, buffers, V)
     assert set(rows) == set(np.unique(X))
     grads = {name: g.copy() for name, g in buffers.grads.items()}
-    grads["Wax"] = buffers.gWax.copy()
+    grads["Wax"] = np.zeros_like(w["Wax"])
+    grads["Wax"][rows] = buffers.gRows[:len(rows)]
     # the kernel reports the summed loss, and gradients of the mean: both as sums here
     return loss, {name: g * N for name, g in grads.items()}
 
@@ -278,25 +279,59 @@ def test_adam_in_float32_as_training_calls_it(rng):
     W64, G = W.astype(np.float64), rng.normal(size=(5, 8))
     M32, V32 = np.zeros_like(W), np.zeros_like(W)
     M64, V64 = np.zeros_like(W64), np.zeros_like(W64)
-    rows, touched = np.array([3, 0]), np.ones(5, dtype=np.bool_)
-    kernels.adam_rows(W, G.astype(np.float32), M32, V32, rows, touched.copy(), *hyper)
-    kernels.adam_rows(W64, G.copy(), M64, V64, rows, touched.copy(), 0.01, 0.9, 0.999, 1e-8,
+    rows, slot = np.array([3, 0]), np.array([1, -1, -1, 0, -1])
+    kernels.adam_rows(W, G[rows].astype(np.float32), M32, V32, rows, slot.copy(), *hyper)
+    kernels.adam_rows(W64, G[rows], M64, V64, rows, slot.copy(), 0.01, 0.9, 0.999, 1e-8,
                       0.5, 0.001)
     np.testing.assert_allclose(W, W64, rtol=1e-5, atol=1e-6)
 
 
 def test_adam_rows_updates_only_touched_rows(rng):
+    """Rows 4 and 1 (gradient rows 0 and 1) move, each by its own gradient row, and become
+    untouched again; the others stay."""
     W = rng.normal(size=(6, 4))
     before = W.copy()
-    G = rng.normal(size=(6, 4))
+    G = rng.normal(size=(2, 4))
     M, V = np.zeros_like(W), np.zeros_like(W)
-    touched = np.zeros(6, dtype=np.bool_)
-    touched[[1, 4]] = True
-    kernels.adam_rows(W, G, M, V, np.array([4, 1]), touched, 0.1, 0.9, 0.999, 1e-8, 1.0, 0.0)
+    slot = np.full(6, -1)
+    slot[[4, 1]] = [0, 1]
+    kernels.adam_rows(W, G, M, V, np.array([4, 1]), slot, 0.1, 0.9, 0.999, 1e-8, 1.0, 0.0)
     changed = np.any(W != before, axis=1)
     assert list(np.flatnonzero(changed)) == [1, 4]
-    assert not touched.any()
-    assert np.all(G[[1, 4]] == 0) and np.all(G[[0, 2, 3, 5]] != 0)
+    assert np.all(slot == -1)
+    # a first step (no bias correction here: lr_t = 0.1) is lr_t m / sqrt(v) with m = 0.1 g
+    # and v = 0.001 g^2, g that row's own gradient
+    np.testing.assert_allclose(W[[4, 1]] - before[[4, 1]],
+                               -0.1 * (0.1 * G) / (np.sqrt(0.001 * G * G) + 1e-8), rtol=1e-9)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_sums_rows_in_token_order(rng, threads, dtype):
+    """The compact scatter gives, bit for bit, np.add.at's sums (one row at a time, in token
+    then feature order) on any number of threads, rows in first-touch order and each row's sum
+    of squares; rows repeat within and across tokens."""
+    N, F, H2, n_x = 300, 5, 12, 40
+    X = rng.integers(0, n_x, size=(N, F)).astype(np.int32)
+    X[::7, 1] = X[::7, 0]  # a row twice in one token
+    dZ = (rng.normal(size=(N, H2)) * 10.0 ** rng.integers(-3, 4, size=(N, 1))).astype(dtype)
+    slot, rows = np.full(n_x, -1), np.empty(n_x, dtype=np.int64)
+    gRows, squares = np.full((n_x, H2), np.nan, dtype=dtype), np.empty(n_x)
+    default = numba.get_num_threads()
+    try:
+        numba.set_num_threads(threads)
+        n = kernels.scatter_wax_grad(X, dZ, slot, rows, gRows, squares)
+    finally:
+        numba.set_num_threads(default)
+    _, first = np.unique(X.ravel(), return_index=True)
+    assert list(rows[:n]) == list(X.ravel()[np.sort(first)])
+    assert np.array_equal(slot[rows[:n]], np.arange(n))
+    assert np.all(np.delete(slot, rows[:n]) == -1)
+    dense = np.zeros((n_x, H2), dtype=dtype)
+    np.add.at(dense, X.ravel(), np.repeat(dZ, F, axis=0))
+    assert np.array_equal(gRows[:n], dense[rows[:n]])
+    np.testing.assert_allclose(squares[:n], (dense[rows[:n]].astype(np.float64) ** 2).sum(1),
+                               rtol=1e-5)
 
 
 @pytest.mark.parametrize("small_net", [5], ids=["softmax"], indirect=True)
