@@ -14,8 +14,10 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
     A (N, 2H)            activations [a_fwd<t>; a_bwd<t>]
     E (N, 2H)            the word-vector part of the input, Wv v<t> (computed outside, one
                          matrix product a batch; a (0, 2H) array means no vectors)
-    keep_in (N, 2H)      input dropout: Wax x<t> + E<t> is multiplied by keep_in[t] (training
-                         only; a (0, 2H) array means no dropout)
+    keep_in              input dropout, a mask (codes, below, scale): Wax x<t> + E<t> is
+                         multiplied by scale where codes[t] (N, 2H) uint8 >= below, by 0
+                         elsewhere (training only; (0, 2H) codes mean no dropout). Bytes, not
+                         floats: a quarter of the memory, and drawn as they are used
 
 Training (loss_and_grads) steps the sentences of a batch in lockstep groups, so that a time step
 is a (B, H) x (H, H) product rather than B matrix-vector products (see "training (batched)").
@@ -133,7 +135,7 @@ def forward_probs(X, starts, Wax, E, Waa, ba, Wya, by, A, P):
     Tagging itself runs on NumPy (model.py) so that it never waits for Numba to start; this
     compiled twin is what the tests hold the NumPy path to, with the float32 tanh of training."""
     S = starts.shape[0] - 1
-    no_dropout = np.empty((0, A.shape[1]), dtype=A.dtype)
+    no_dropout = (np.empty((0, A.shape[1]), dtype=np.uint8), 0, A.dtype.type(1))
     lengths = starts[1:] - starts[:-1]
     for t in prange(A.shape[0]):
         _cell_input(X, t, Wax, E, no_dropout, ba, A)
@@ -236,6 +238,14 @@ def _token(starts, s, d, n):
     return starts[s] + n if d == 0 else starts[s + 1] - 1 - n
 
 
+@njit(**_JIT, inline="always")
+def _kept(mask, t, j):
+    """A dropout mask (codes (N, 2H) uint8, below, scale) at [t, j]: scale where the unit is
+    kept (its code is at least below), else 0."""
+    codes, below, scale = mask
+    return scale if codes[t, j] >= below else scale - scale
+
+
 @njit(**_JIT)
 def _cell_input(X, t, Wax, E, keep_in, ba, A):
     """A[t] <- (Wax x<t> + E<t>) * keep_in<t> + ba, both directions: (2H,)."""
@@ -250,9 +260,9 @@ def _cell_input(X, t, Wax, E, keep_in, ba, A):
     if E.shape[0] > 0:
         for i in range(H2):
             A[t, i] += E[t, i]
-    if keep_in.shape[0] > 0:
+    if keep_in[0].shape[0] > 0:
         for i in range(H2):
-            A[t, i] *= keep_in[t, i]
+            A[t, i] *= _kept(keep_in, t, i)
     for d in range(2):
         for i in range(H):
             A[t, d * H + i] += ba[d, i]
@@ -449,7 +459,7 @@ def _sentence_output(s, e, Y, keep, grad_scale, Wya, by, Wyy, allowed, crf, A, A
     K, H2 = Wya.shape
     for t in range(s, e):  # logits Wya (a<t> * keep<t>) + by
         for j in range(H2):
-            AK[t, j] = A[t, j] * keep[t, j]
+            AK[t, j] = A[t, j] * _kept(keep, t, j)
         _logits(AK, t, Wya, by, D[t])
     if crf:
         total = _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale)
@@ -465,7 +475,7 @@ def _sentence_output(s, e, Y, keep, grad_scale, Wya, by, Wyy, allowed, crf, A, A
             for j in range(H2):
                 dZ[t, j] += g * Wya[k, j]
         for j in range(H2):
-            dZ[t, j] *= keep[t, j]
+            dZ[t, j] *= _kept(keep, t, j)
     return total
 
 
@@ -505,8 +515,9 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
     Wya a<t> + by and whose transition scores are Wyy (K+1, K).
     order (S,): the sentences longest first (ties in index order); inner (2, N - S): the tokens
     that have an a<t-1> in each direction, in index order; WaaT (2, H, H) is Waa transposed.
-    keep (N, 2H) is the dropout mask on a<t> before Wya, already divided by the keep
-    probability (ones for none); keep_in the same on Wax x<t> + E<t> ((0, 2H) for none).
+    keep is the dropout mask on a<t> before Wya, (codes (N, 2H) uint8, below, scale): a unit
+    is kept, times scale (1 / the keep probability), where its code is at least below (below 0:
+    no dropout); keep_in the same on Wax x<t> + E<t> ((0, 2H) codes for none).
     Outputs: loss (S,) a sentence; and the gradients of grad_scale * loss: gWyy (S, K+1, K) a
     sentence (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H),
     gby (K,) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
@@ -540,10 +551,42 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
         d, r = task // ROW_BLOCKS, task % ROW_BLOCKS
         _recurrent_grads(inner[d], d, r * H // ROW_BLOCKS, (r + 1) * H // ROW_BLOCKS, A, dZ,
                          gWaa, gba)
-    if keep_in.shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
+    if keep_in[0].shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
         for t in prange(N):
             for j in range(H2):
-                dZ[t, j] *= keep_in[t, j]
+                dZ[t, j] *= _kept(keep_in, t, j)
+
+
+@njit(**_JIT)
+def gather_batch(X, lower, upper, starts, batch, pick, lower_below, cased_below, word_u, word_p,
+                 feature_u, feature_p, Xb, tok):
+    """A mini-batch's tokens tok (n,) and their features Xb (n, F), sentence by sentence from
+    batch (B,). With case variants: sentence b is seen lower-cased (lower, (N, F)) where
+    pick[b] < lower_below, UPPER-CASED (upper) where pick[b] < cased_below. Then where word_u
+    (n,) < word_p the word and lower-case features (templates 0 and 1) become unknown, and
+    where feature_u (n, F) < feature_p that feature does (template f's unknown id is f). An
+    empty pick, word_u or feature_u means none of that."""
+    F = X.shape[1]
+    n = 0
+    for b in range(batch.shape[0]):
+        s = batch[b]
+        source = X
+        if pick.shape[0] > 0 and pick[b] < cased_below:
+            source = lower if pick[b] < lower_below else upper
+        for t in range(starts[s], starts[s + 1]):
+            tok[n] = t
+            for f in range(F):
+                Xb[n, f] = source[t, f]
+            n += 1
+    if word_u.shape[0] > 0:
+        for i in range(n):
+            if word_u[i] < word_p:
+                Xb[i, 0], Xb[i, 1] = 0, 1
+    if feature_u.shape[0] > 0:
+        for i in range(n):
+            for f in range(F):
+                if feature_u[i, f] < feature_p:
+                    Xb[i, f] = f
 
 
 @njit(**_PARALLEL_JIT)

@@ -8,11 +8,44 @@ CRF's per sentence are summed here in a fixed order (so results do not depend on
 count). ``Adam`` holds the moments and takes one clipped, bias-corrected step.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _kernels as kernels
 
 PER_BATCH = ("Waa", "ba", "Wya", "by")  # summed over the batch's tokens by the kernel
+
+
+class Dropout(NamedTuple):
+    """A dropout mask as bytes: unit j of token t is kept, times ``scale`` (1 / the keep
+    probability), where ``codes[t, j] >= below``, and dropped elsewhere. The probability is
+    quantised to 1/256; a byte a unit is a quarter of a float mask's memory, and the kernel
+    turns it into 0 or scale where it uses it."""
+
+    codes: np.ndarray  # (N, 2H) uint8
+    below: int
+    scale: float
+
+    @classmethod
+    def draw(cls, rng, n, width, p):
+        """(n, width) units, each dropped with probability p (0 <= p < 1)."""
+        below = int(round(p * 256))
+        codes = np.frombuffer(rng.bytes(n * width), dtype=np.uint8).reshape(n, width)
+        return cls(codes, below, 256.0 / (256 - below))
+
+    @classmethod
+    def none(cls, n, width):
+        """No unit dropped: every code (0) is at least below (0), times 1. n = 0 is no mask at
+        all, as the input dropout takes it."""
+        return cls(np.zeros((n, width), dtype=np.uint8), 0, 1.0)
+
+    def values(self, dtype=np.float32):
+        """The mask as numbers (N, 2H): scale where kept, else 0."""
+        return np.multiply(self.codes >= self.below, dtype(self.scale), dtype=dtype)
+
+    def for_kernel(self, dtype):
+        return self.codes, self.below, dtype.type(self.scale)
 
 
 class Buffers:
@@ -57,8 +90,8 @@ class Buffers:
 
 def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, V=None):
     """Forward pass, loss and BPTT of a mini-batch: (N, F) feature ids X, (S+1,) sentence
-    starts, (N,) tag ids Y, dropout masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for none),
-    and with word vectors V (N, D), the tokens' unit vectors (zeros for none): the cell's input
+    starts, (N,) tag ids Y, ``Dropout`` masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for
+    none), and with word vectors V (N, D), the tokens' unit vectors (zeros for none): the cell's input
     is then Wax x<t> + Wv v<t>, with Wv (D, 2H) stored like Wax's rows.
     The gradients of the mean loss a token are left in ``buffers.grads`` and, for the rows of
     Wax the batch touched, in ``buffers.gRows``; returns (total loss, those rows in first-touch
@@ -67,12 +100,12 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     S, n = len(starts) - 1, len(X)
     w = weights
     H2 = 2 * buffers.H
-    if starts[-1] != n or len(Y) != n or keep.shape != (n, H2):
+    if starts[-1] != n or len(Y) != n or keep.codes.shape != (n, H2):
         raise ValueError("batch arrays disagree on the number of tokens")
     lengths = np.diff(starts)  # (S,)
     if S == 0 or np.any(lengths <= 0):
         raise ValueError("a batch has at least one sentence, and no sentence is empty")
-    if keep_in.shape[0] not in (0, n):
+    if keep_in.codes.shape not in ((0, H2), (n, H2)):
         raise ValueError("keep_in must be (N, 2H) or (0, 2H)")
     if (V is None) != ("Wv" not in w) or V is not None and V.shape != (n, w["Wv"].shape[0]):
         raise ValueError("word vectors V (N, D) go with a weight Wv (D, 2H), and only with it")
@@ -83,7 +116,8 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     inner = inner_tokens(starts)
 
     WaaT = np.ascontiguousarray(w["Waa"].transpose(0, 2, 1))  # (2, H, H)
-    kernels.loss_and_grads(X, starts, longest_first, inner, Y, keep, keep_in, b.dtype.type(1.0 / n),
+    kernels.loss_and_grads(X, starts, longest_first, inner, Y, keep.for_kernel(b.dtype),
+                           keep_in.for_kernel(b.dtype), b.dtype.type(1.0 / n),
                            w["Wax"], E, w["Waa"], WaaT, w["ba"], w["Wya"], w["by"], w["Wyy"],
                            allowed, crf, b.A[:n], b.AK[:n], b.dZ[:n], b.D[:n], b.Alpha[:n],
                            b.Beta[:n], b.loss[:S], b.gWyy[:S], g["Waa"], g["ba"], g["Wya"],

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from . import _kernels as kernels
 from . import grad
 from .decode import allowed_transitions
 from .errors import BadInputError, NertagError
@@ -545,36 +546,32 @@ class _Batches:
         self.X, self.Y, self.starts, self.cased, self.config = X, Y, starts, cased, config
         self.vectors = vectors  # (string ids (N,), (n_strings, D) unit vectors), or None
         self.n_tokens = len(Y)
-        self.unknown = np.arange(X.shape[1], dtype=np.int32)
-        self.no_input_dropout = np.ones((0, 2 * config.hidden), dtype=np.float32)
+        self.no_rows = np.zeros((0, X.shape[1]), dtype=X.dtype)  # no case variants
+        self.no_input_dropout = grad.Dropout.none(0, 2 * config.hidden)
 
     def epoch(self, rng):
         """(X, starts, Y, keep, keep_in, V) of each batch of an epoch, in a random order (V the
         tokens' word vectors (n, D), or None)."""
-        cfg, X, starts, cased, unknown = (self.config, self.X, self.starts, self.cased,
-                                          self.unknown)
-        H2 = 2 * cfg.hidden
+        cfg, X, starts = self.config, self.X, self.starts
+        lower, upper = self.cased if self.cased is not None else (self.no_rows, self.no_rows)
+        H2, F = 2 * cfg.hidden, X.shape[1]
+        nothing = np.zeros(0)
         order = rng.permutation(len(starts) - 1)
         for b in range(0, len(order), cfg.batch_size):
             batch = order[b:b + cfg.batch_size]
-            tok = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in batch])
             bstarts = np.concatenate([[0], np.cumsum(starts[batch + 1] - starts[batch])])
-            Xb = X[tok]
-            if cased is not None:  # the sentence replaced by its lower-case or all-caps form
-                pick = rng.random(len(batch))
-                variant = np.repeat(np.where(pick < cfg.case_augment * 2 / 3, 1,
-                                             np.where(pick < cfg.case_augment, 2, 0)),
-                                    starts[batch + 1] - starts[batch])
-                for v in (1, 2):
-                    Xb[variant == v] = cased[v - 1][tok[variant == v]]
-            if cfg.word_dropout > 0:  # word identity -> unknown: trains the unknown path
-                drop = rng.random(len(tok)) < cfg.word_dropout
-                Xb[drop, :2] = unknown[:2]
-            if cfg.feature_dropout > 0:
-                drop = rng.random(Xb.shape) < cfg.feature_dropout
-                Xb[drop] = np.broadcast_to(unknown, Xb.shape)[drop]
-            keep = _dropout_mask(rng, len(tok), H2, cfg.dropout)
-            keep_in = (_dropout_mask(rng, len(tok), H2, cfg.input_dropout)
+            n = int(bstarts[-1])
+            # the draws in a fixed order: case variants (a number a sentence), word dropout
+            # (a token), feature dropout (a feature), the dropout masks
+            pick = rng.random(len(batch)) if self.cased is not None else nothing
+            word_u = rng.random(n) if cfg.word_dropout > 0 else nothing
+            feature_u = rng.random((n, F)) if cfg.feature_dropout > 0 else nothing.reshape(0, F)
+            Xb, tok = np.empty((n, F), dtype=X.dtype), np.empty(n, dtype=np.int64)
+            kernels.gather_batch(X, lower, upper, starts, batch, pick, cfg.case_augment * 2 / 3,
+                                 cfg.case_augment, word_u, cfg.word_dropout, feature_u,
+                                 cfg.feature_dropout, Xb, tok)
+            keep = _dropout(rng, n, H2, cfg.dropout)
+            keep_in = (_dropout(rng, n, H2, cfg.input_dropout)
                        if cfg.input_dropout > 0 else self.no_input_dropout)
             Vb = None
             if self.vectors is not None:  # (n, D); case variants have the same vectors
@@ -616,13 +613,11 @@ def _made_ahead(items):
             yield item
 
 
-def _dropout_mask(rng, n, width, p):
-    """(n, width) float32: 0 with probability p (quantised to 1/256), else 1/(1-p)."""
+def _dropout(rng, n, width, p):
+    """A ``grad.Dropout`` mask of (n, width) units, each dropped with probability p."""
     if p <= 0:
-        return np.ones((n, width), dtype=np.float32)
-    threshold = int(round(p * 256))
-    kept = np.frombuffer(rng.bytes(n * width), dtype=np.uint8).reshape(n, width) >= threshold
-    return np.multiply(kept, np.float32(256.0 / (256 - threshold)), dtype=np.float32)
+        return grad.Dropout.none(n, width)
+    return grad.Dropout.draw(rng, n, width, p)
 
 
 def short_name(path):

@@ -27,13 +27,12 @@ def kernel_loss_and_grads(weights, X, starts, Y, keep=None, crf=False, allowed=N
     N = len(X)
     H = w["Waa"].shape[1]
     K = w["Wya"].shape[0]
-    dt = w["Wax"].dtype
     if keep is None:
-        keep = np.ones((N, 2 * H), dtype=dt)
+        keep = grad.Dropout.none(N, 2 * H)
     if allowed is None:
         allowed = np.ones((K + 1, K), dtype=np.bool_)
     if keep_in is None:
-        keep_in = np.ones((0, 2 * H), dtype=dt)
+        keep_in = grad.Dropout.none(0, 2 * H)
     buffers = grad.Buffers(w)
     loss, rows = grad.loss_and_grads(w, X, starts, Y, keep, keep_in, allowed, crf, buffers, V)
     assert set(rows) == set(np.unique(X))
@@ -50,8 +49,8 @@ def reference_loss_and_grads(weights, X, starts, Y, keep=None, keep_in=None, V=N
         w.pop("Wv", None)
     total, grads = 0.0, {k: np.zeros_like(v) for k, v in w.items()}
     for s, e in zip(starts[:-1], starts[1:]):
-        k = None if keep is None else keep[s:e]
-        k_in = None if keep_in is None else keep_in[s:e]
+        k = None if keep is None else keep.values(np.float64)[s:e]
+        k_in = None if keep_in is None else keep_in.values(np.float64)[s:e]
         v = None if V is None else V[s:e]
         total += reference.loss(X[s:e], Y[s:e], w, k, k_in, v)
         for name, g in reference.gradients(X[s:e], Y[s:e], w, k, k_in, v).items():
@@ -60,7 +59,12 @@ def reference_loss_and_grads(weights, X, starts, Y, keep=None, keep_in=None, V=N
 
 
 def dropout_keep(rng, N, H2, p=0.3):
-    return (rng.random((N, H2)) >= p) / (1 - p)
+    return grad.Dropout.draw(rng, N, H2, p)
+
+
+def tokens_of(mask, s, e):
+    """The dropout mask of tokens s:e."""
+    return mask._replace(codes=mask.codes[s:e])
 
 
 @pytest.mark.parametrize("vectors", [False, True], ids=["no-vectors", "vectors"])
@@ -87,7 +91,8 @@ def sentence_by_sentence(weights, X, starts, Y, keep, keep_in, V, crf, allowed):
     total, sums = 0.0, None
     for s, e in zip(starts[:-1], starts[1:]):
         loss, grads = kernel_loss_and_grads(weights, X[s:e], np.array([0, e - s]), Y[s:e],
-                                            keep[s:e], crf, allowed, keep_in[s:e], V[s:e])
+                                            tokens_of(keep, s, e), crf, allowed,
+                                            tokens_of(keep_in, s, e), V[s:e])
         total += loss
         sums = grads if sums is None else {k: sums[k] + g for k, g in grads.items()}
     return total, sums
@@ -144,7 +149,8 @@ def test_batch_without_tokens_is_refused(lengths):
     X, Y = np.zeros((n, 2), np.int32), np.zeros(n, np.int32)
     with pytest.raises(ValueError, match="no sentence is empty"):
         grad.loss_and_grads({k: v for k, v in weights.items() if k != "Wv"}, X, starts, Y,
-                            np.ones((n, 8)), np.ones((0, 8)), np.ones((4, 3), np.bool_), True,
+                            grad.Dropout.none(n, 8), grad.Dropout.none(0, 8),
+                            np.ones((4, 3), np.bool_), True,
                             grad.Buffers(weights))
 
 
@@ -236,7 +242,7 @@ def test_gradients_do_not_depend_on_thread_count(rng, crf):
     weights = init_weights(50, 7, 5, seed=1, vector_dim=4)
     X, starts, Y = random_batch(rng, 50, 10, rng.integers(1, 20, size=21), 5)
     V = rng.normal(size=(len(X), 4)).astype(np.float32)
-    keep_in = dropout_keep(rng, len(X), 14, p=0.5).astype(np.float32)
+    keep_in = dropout_keep(rng, len(X), 14, p=0.5)
     allowed = np.ones((6, 5), dtype=np.bool_)
     default = numba.get_num_threads()
     try:
