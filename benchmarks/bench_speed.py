@@ -333,6 +333,8 @@ def main():
                         help="Only the rows of tagging on Dask (nertag tag --dask).")
     parser.add_argument("--only-tagging", action="store_true",
                         help="Only the rows of tagging the news file, and its stage profile.")
+    parser.add_argument("--only-training", action="store_true",
+                        help="Only the rows of training (1 thread, all threads, PyTorch's).")
     parser.add_argument("--tag-runs", type=int, default=5,
                         help="Runs of each tagging row (median and range printed).")
     args = parser.parse_args()
@@ -346,6 +348,9 @@ def main():
     rows = []
     work = Path(tempfile.mkdtemp(prefix="nertag-bench-"))
     try:
+        if args.only_training:
+            print_rows(train_rows(args, conll_sentences(args.data)))
+            return
         if args.only_tagging:
             news = news_file(args.data, work)
             print_rows(tagging_rows(args, news, model))

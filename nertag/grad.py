@@ -91,8 +91,8 @@ class Buffers:
 def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, V=None):
     """Forward pass, loss and BPTT of a mini-batch: (N, F) feature ids X, (S+1,) sentence
     starts, (N,) tag ids Y, ``Dropout`` masks keep (N, 2H) and keep_in (N, 2H, or (0, 2H) for
-    none), and with word vectors V (N, D), the tokens' unit vectors (zeros for none): the cell's input
-    is then Wax x<t> + Wv v<t>, with Wv (D, 2H) stored like Wax's rows.
+    none), and with word vectors V (N, D), the tokens' unit vectors (zeros for none): the cell's
+    input is then Wax x<t> + Wv v<t>, with Wv (D, 2H) stored like Wax's rows.
     The gradients of the mean loss a token are left in ``buffers.grads`` and, for the rows of
     Wax the batch touched, in ``buffers.gRows``; returns (total loss, those rows in first-touch
     order).

@@ -362,3 +362,36 @@ def test_crf_loss_matches_brute_force(small_net, rng):
         emissions = reference.forward_logits(X[s:e], *(weights[k] for k in NAMES))
         expected += reference.crf_nll(emissions, Y[s:e], weights["Wyy"], allowed)
     assert loss == pytest.approx(expected, rel=1e-10)
+
+
+def test_gather_batch_is_the_numpy_gather(rng):
+    """The compiled batch gather against the NumPy one it replaced: the tokens sentence by
+    sentence, a sentence's case variant chosen by its pick, then word dropout (templates 0 and
+    1) and feature dropout to each template's unknown id (its index)."""
+    F, case_augment = 5, 0.6
+    lengths = rng.integers(1, 6, size=30)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    X, lower, upper = (rng.integers(F, 1000, size=(starts[-1], F)).astype(np.int32)
+                       for _ in range(3))
+    batch = rng.permutation(30)[:20]
+    n = int(lengths[batch].sum())
+    pick, word_u, feature_u = rng.random(20), rng.random(n), rng.random((n, F))
+    tok = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in batch])
+    expected = X[tok]
+    variant = np.repeat(np.where(pick < case_augment * 2 / 3, 1,
+                                 np.where(pick < case_augment, 2, 0)), lengths[batch])
+    assert set(variant) == {0, 1, 2}
+    for v, cased in ((1, lower), (2, upper)):
+        expected[variant == v] = cased[tok[variant == v]]
+    expected[word_u < 0.3, :2] = [0, 1]
+    drop = feature_u < 0.2
+    expected[drop] = np.broadcast_to(np.arange(F), expected.shape)[drop]
+    Xb, got_tok = np.empty((n, F), dtype=np.int32), np.empty(n, dtype=np.int64)
+    kernels.gather_batch(X, lower, upper, starts, batch, pick, case_augment * 2 / 3, case_augment,
+                         word_u, 0.3, feature_u, 0.2, Xb, got_tok)
+    assert np.array_equal(got_tok, tok)
+    assert np.array_equal(Xb, expected)
+    no_rows, nothing = np.zeros((0, F), np.int32), np.zeros(0)
+    kernels.gather_batch(X, no_rows, no_rows, starts, batch, nothing, 0.0, 0.0, nothing, 0.3,
+                         nothing.reshape(0, F), 0.2, Xb, got_tok)
+    assert np.array_equal(Xb, X[tok])
