@@ -45,6 +45,7 @@ class Dropout(NamedTuple):
         return np.multiply(self.codes >= self.below, dtype(self.scale), dtype=dtype)
 
     def for_kernel(self, dtype):
+        """The mask as the kernels take it: (codes, below, scale in the weights' float type)."""
         return self.codes, self.below, dtype.type(self.scale)
 
 

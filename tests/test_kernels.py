@@ -395,3 +395,16 @@ def test_gather_batch_is_the_numpy_gather(rng):
     kernels.gather_batch(X, no_rows, no_rows, starts, batch, nothing, 0.0, 0.0, nothing, 0.3,
                          nothing.reshape(0, F), 0.2, Xb, got_tok)
     assert np.array_equal(Xb, X[tok])
+
+
+def test_dropout_masks_as_bytes(rng):
+    """A unit is kept, times 1 / the keep probability, where its byte is at least p * 256:
+    about 1 - p of them, and the mask's mean is about 1. No dropout keeps every unit at 1."""
+    mask = grad.Dropout.draw(rng, 2000, 50, 0.3)
+    assert mask.codes.dtype == np.uint8 and mask.below == 77
+    values = mask.values(np.float64)
+    assert set(np.unique(values)) == {0.0, 256 / 179}
+    assert np.array_equal(values == 0, mask.codes < 77)
+    assert abs((values > 0).mean() - 179 / 256) < 0.01
+    assert abs(values.mean() - 1.0) < 0.01
+    assert np.all(grad.Dropout.none(3, 4).values() == 1.0)
