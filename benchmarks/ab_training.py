@@ -6,9 +6,10 @@ apart do not compare, alternated ones do).
     .venv/bin/python benchmarks/ab_training.py --base a08418c [--runs 4] [--threads 0,1]
 
 Prints, for each thread count (0: all cores), each side's median seconds of an epoch's
-training (its batches only: the first epoch, which may compile, and the dev scoring are left
-out) and the tokens/s that makes. The base is checked out in a temporary git worktree and run
-with this tree's Python environment; each side first runs once untimed (its JIT cache).
+training (its batches but the first: the first epoch, which may compile, and the dev scoring
+are left out), its median tokens/s, and the range of the seconds. The base is checked out in a
+temporary git worktree and run with this tree's Python environment; each side first runs once
+untimed (its JIT cache).
 """
 
 import argparse
@@ -35,24 +36,26 @@ def child(args):
     dev = Corpus("dev", corpus.sentences[:50])  # early stopping needs one; kept small
     trainer = Trainer([corpus], dev, TrainConfig(epochs=args.epochs, patience=args.epochs,
                                                  threads=args.threads))
-    first, last = {}, {}
+    first, last = {}, {}  # an epoch's (time, tokens done) at its first and last batch events
     for event in trainer.run():
         if event["event"] == "batch":
-            now = time.perf_counter()
+            now = (time.perf_counter(), event["tokens"])
             first.setdefault(event["epoch"], now)
             last[event["epoch"]] = now
-    # from the end of each epoch's first batch to its last: all but one batch
-    seconds = [last[e] - first[e] for e in sorted(first)][1:]
-    print(json.dumps({"seconds": seconds, "tokens": n_tokens}))
+    # from the end of each epoch's first batch to its last: all but one batch, and their tokens
+    epochs = sorted(first)[1:]
+    print(json.dumps({"seconds": [last[e][0] - first[e][0] for e in epochs],
+                      "tokens": [last[e][1] - first[e][1] for e in epochs]}))
 
 
 def run_tree(tree, args, epochs):
     env = dict(os.environ, PYTHONPATH=str(tree))
-    out = subprocess.run([sys.executable, __file__, "--child", "--threads", str(args.threads),
-                          "--epochs", str(epochs), "--data", args.data],
-                         check=True, env=env, cwd=tempfile.gettempdir(), capture_output=True,
-                         text=True).stdout
-    return json.loads(out.splitlines()[-1])
+    done = subprocess.run([sys.executable, __file__, "--child", "--threads", str(args.threads),
+                           "--epochs", str(epochs), "--data", args.data],
+                          env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"training from {tree} failed:\n{done.stderr}")
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def main():
@@ -80,12 +83,16 @@ def main():
                 for tree in sides.values():
                     run_tree(tree, args, 1)  # untimed: compiles into the tree's cache
                 seconds = {side: [] for side in sides}
-                for _ in range(args.runs):
-                    for side, tree in sides.items():
-                        result = run_tree(tree, args, args.epochs)
+                rates = {side: [] for side in sides}
+                for run in range(args.runs):
+                    # each side first in every other round: neither always follows the other
+                    for side in sorted(sides, reverse=bool(run % 2)):
+                        result = run_tree(sides[side], args, args.epochs)
                         seconds[side] += result["seconds"]
+                        rates[side] += [n / s for n, s in zip(result["tokens"],
+                                                               result["seconds"])]
                 cells = [f"{side} {statistics.median(s):.3f} s "
-                         f"({result['tokens'] / statistics.median(s):,.0f} tokens/s; "
+                         f"({statistics.median(rates[side]):,.0f} tokens/s; "
                          f"{min(s):.3f}-{max(s):.3f} s)" for side, s in seconds.items()]
                 label = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "all cores"
                 print(f"train, {label}, {args.runs} alternated runs a side, "

@@ -516,8 +516,8 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
     order (S,): the sentences longest first (ties in index order); inner (2, N - S): the tokens
     that have an a<t-1> in each direction, in index order; WaaT (2, H, H) is Waa transposed.
     keep is the dropout mask on a<t> before Wya, (codes (N, 2H) uint8, below, scale): a unit
-    is kept, times scale (1 / the keep probability), where its code is at least below (below 0:
-    no dropout); keep_in the same on Wax x<t> + E<t> ((0, 2H) codes for none).
+    is kept, times scale (1 / the keep probability), where its code is at least below (with
+    below = 0 every unit is kept); keep_in the same on Wax x<t> + E<t> ((0, 2H) codes: none).
     Outputs: loss (S,) a sentence; and the gradients of grad_scale * loss: gWyy (S, K+1, K) a
     sentence (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H),
     gby (K,) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
@@ -562,8 +562,9 @@ def gather_batch(X, lower, upper, starts, batch, pick, lower_below, cased_below,
                  feature_u, feature_p, Xb, tok):
     """A mini-batch's tokens tok (n,) and their features Xb (n, F), sentence by sentence from
     batch (B,). With case variants: sentence b is seen lower-cased (lower, (N, F)) where
-    pick[b] < lower_below, UPPER-CASED (upper) where pick[b] < cased_below. Then where word_u
-    (n,) < word_p the word and lower-case features (templates 0 and 1) become unknown, and
+    pick[b] < lower_below, UPPER-CASED (upper) where lower_below <= pick[b] < cased_below.
+    Then where word_u (n,) < word_p the word and lower-case features (templates 0 and 1, those
+    there are) become unknown, and
     where feature_u (n, F) < feature_p that feature does (template f's unknown id is f). An
     empty pick, word_u or feature_u means none of that."""
     F = X.shape[1]
@@ -581,7 +582,8 @@ def gather_batch(X, lower, upper, starts, batch, pick, lower_below, cased_below,
     if word_u.shape[0] > 0:
         for i in range(n):
             if word_u[i] < word_p:
-                Xb[i, 0], Xb[i, 1] = 0, 1
+                for f in range(min(2, F)):
+                    Xb[i, f] = f
     if feature_u.shape[0] > 0:
         for i in range(n):
             for f in range(F):
@@ -648,7 +650,8 @@ def sum_squares(g):
 @njit(**_JIT)
 def _sum_squares_row(row):
     """The sum of squares of a row, in its float type, indexed (both so that it vectorises:
-    a `for v in row` loop did not)."""
+    a `for v in row` loop did not; the sum's order is then the vector lanes', which the
+    gradient norm, and so the clipping scale, carry in their last bits)."""
     acc = row.dtype.type(0)
     for j in range(row.shape[0]):
         acc += row[j] * row[j]

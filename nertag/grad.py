@@ -45,7 +45,8 @@ class Dropout(NamedTuple):
         return np.multiply(self.codes >= self.below, dtype(self.scale), dtype=dtype)
 
     def for_kernel(self, dtype):
-        """The mask as the kernels take it: (codes, below, scale in the weights' float type)."""
+        """The mask as the kernels take it: (codes, below, scale in ``dtype``, the weights'
+        np.dtype)."""
         return self.codes, self.below, dtype.type(self.scale)
 
 
@@ -96,7 +97,7 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
     input is then Wax x<t> + Wv v<t>, with Wv (D, 2H) stored like Wax's rows.
     The gradients of the mean loss a token are left in ``buffers.grads`` and, for the rows of
     Wax the batch touched, in ``buffers.gRows``; returns (total loss, those rows in first-touch
-    order).
+    order: a view of ``buffers.rows``, which the next call overwrites).
     """
     S, n = len(starts) - 1, len(X)
     w = weights

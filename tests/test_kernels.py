@@ -336,8 +336,10 @@ def test_scatter_sums_rows_in_token_order(rng, threads, dtype):
     dense = np.zeros((n_x, H2), dtype=dtype)
     np.add.at(dense, X.ravel(), np.repeat(dZ, F, axis=0))
     assert np.array_equal(gRows[:n], dense[rows[:n]])
+    # each row's squares, summed in the row's float type (in vector-lane order: hence rtol)
     np.testing.assert_allclose(squares[:n], (dense[rows[:n]].astype(np.float64) ** 2).sum(1),
                                rtol=1e-5)
+    assert squares[:n].tolist() == [kernels._sum_squares_row(r) for r in dense[rows[:n]]]
 
 
 @pytest.mark.parametrize("small_net", [5], ids=["softmax"], indirect=True)
