@@ -17,7 +17,7 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
     keep_in              input dropout, a mask (codes, below, scale): Wax x<t> + E<t> is
                          multiplied by scale where codes[t] (N, 2H) uint8 >= below, by 0
                          elsewhere (training only; (0, 2H) codes mean no dropout). Bytes, not
-                         floats: a quarter of the memory, and drawn as they are used
+                         floats: a quarter of the memory, turned into 0 or scale where used
 
 Training (loss_and_grads) steps the sentences of a batch in lockstep groups, so that a time step
 is a (B, H) x (H, H) product rather than B matrix-vector products (see "training (batched)").
@@ -564,9 +564,8 @@ def gather_batch(X, lower, upper, starts, batch, pick, lower_below, cased_below,
     batch (B,). With case variants: sentence b is seen lower-cased (lower, (N, F)) where
     pick[b] < lower_below, UPPER-CASED (upper) where lower_below <= pick[b] < cased_below.
     Then where word_u (n,) < word_p the word and lower-case features (templates 0 and 1, those
-    there are) become unknown, and
-    where feature_u (n, F) < feature_p that feature does (template f's unknown id is f). An
-    empty pick, word_u or feature_u means none of that."""
+    there are) become unknown, and where feature_u (n, F) < feature_p that feature does
+    (template f's unknown id is f). An empty pick, word_u or feature_u means none of that."""
     F = X.shape[1]
     n = 0
     for b in range(batch.shape[0]):
