@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_speed import ROOT, TAGGING_MODES, news_file, tag_options
+from bench_speed import ROOT, TAGGING_MODES, news_file, revision_tree, tag_options
 
 
 def run_tree(tree, options, stdin_path):
@@ -45,31 +45,25 @@ def main():
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     args = parser.parse_args()
     modes = [m for m in TAGGING_MODES if m[2] in args.modes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="nertag-ab-") as work:
+    with tempfile.TemporaryDirectory(prefix="nertag-ab-") as work, \
+            revision_tree(args.base, work) as base:
         work = Path(work)
-        base = work / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base),
-                        args.base], check=True)
-        try:
-            for tree in (ROOT, base):
-                compileall.compile_dir(str(tree / "nertag"), quiet=1)
-            conll, text, n_tokens, name = news_file(args.data, work)
-            inputs = {"conll": conll, "text": text}
-            print(f"{name}; {args.runs} alternated runs a side; median wall s, CPU s")
-            for label, kind, output_format, _ in modes:
-                options = tag_options(kind, output_format)
-                times = {"this tree": [], args.base: []}
-                for _ in range(args.runs):
-                    times["this tree"].append(run_tree(ROOT, options, inputs[kind]))
-                    times[args.base].append(run_tree(base, options, inputs[kind]))
-                cells = [f"{side} {statistics.median(w for w, _ in runs):.3f} s wall "
-                         f"({n_tokens / statistics.median(w for w, _ in runs):,.0f} tokens/s), "
-                         f"{statistics.median(c for _, c in runs):.3f} s CPU"
-                         for side, runs in times.items()]
-                print(f"{label}: " + "; ".join(cells))
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
-                           check=False)
+        for tree in (ROOT, base):
+            compileall.compile_dir(str(tree / "nertag"), quiet=1)
+        conll, text, n_tokens, name = news_file(args.data, work)
+        inputs = {"conll": conll, "text": text}
+        print(f"{name}; {args.runs} alternated runs a side; median wall s, CPU s")
+        for label, kind, output_format, _ in modes:
+            options = tag_options(kind, output_format)
+            times = {"this tree": [], args.base: []}
+            for _ in range(args.runs):
+                times["this tree"].append(run_tree(ROOT, options, inputs[kind]))
+                times[args.base].append(run_tree(base, options, inputs[kind]))
+            cells = [f"{side} {statistics.median(w for w, _ in runs):.3f} s wall "
+                     f"({n_tokens / statistics.median(w for w, _ in runs):,.0f} tokens/s), "
+                     f"{statistics.median(c for _, c in runs):.3f} s CPU"
+                     for side, runs in times.items()]
+            print(f"{label}: " + "; ".join(cells))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-from bench_speed import ROOT, conll_sentences, training_corpus
+from bench_speed import ROOT, conll_sentences, revision_tree, training_corpus
 
 
 def child(args):
@@ -72,34 +71,27 @@ def main():
         return child(args)
     if not args.base:
         parser.error("--base REV is needed")
-    with tempfile.TemporaryDirectory(prefix="nertag-ab-") as work:
-        base = Path(work) / "base"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(base),
-                        args.base], check=True)
-        try:
-            sides = {"this tree": ROOT, args.base: base}
-            for threads in [int(t) for t in args.threads.split(",")]:
-                args.threads = threads
-                for tree in sides.values():
-                    run_tree(tree, args, 1)  # untimed: compiles into the tree's cache
-                seconds = {side: [] for side in sides}
-                rates = {side: [] for side in sides}
-                for run in range(args.runs):
-                    # each side first in every other round: neither always follows the other
-                    for side in sorted(sides, reverse=bool(run % 2)):
-                        result = run_tree(sides[side], args, args.epochs)
-                        seconds[side] += result["seconds"]
-                        rates[side] += [n / s for n, s in zip(result["tokens"],
-                                                               result["seconds"])]
-                cells = [f"{side} {statistics.median(s):.3f} s "
-                         f"({statistics.median(rates[side]):,.0f} tokens/s; "
-                         f"{min(s):.3f}-{max(s):.3f} s)" for side, s in seconds.items()]
-                label = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "all cores"
-                print(f"train, {label}, {args.runs} alternated runs a side, "
-                      f"{args.epochs - 1} epochs each: " + "; ".join(cells))
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
-                           check=False)
+    with tempfile.TemporaryDirectory(prefix="nertag-ab-") as work, \
+            revision_tree(args.base, work) as base:
+        sides = {"this tree": ROOT, args.base: base}
+        for threads in [int(t) for t in args.threads.split(",")]:
+            args.threads = threads
+            for tree in sides.values():
+                run_tree(tree, args, 1)  # untimed: compiles into the tree's cache
+            seconds = {side: [] for side in sides}
+            rates = {side: [] for side in sides}
+            for run in range(args.runs):
+                # each side first in every other round: neither always follows the other
+                for side in sorted(sides, reverse=bool(run % 2)):
+                    result = run_tree(sides[side], args, args.epochs)
+                    seconds[side] += result["seconds"]
+                    rates[side] += [n / s for n, s in zip(result["tokens"], result["seconds"])]
+            cells = [f"{side} {statistics.median(s):.3f} s "
+                     f"({statistics.median(rates[side]):,.0f} tokens/s; "
+                     f"{min(s):.3f}-{max(s):.3f} s)" for side, s in seconds.items()]
+            label = f"{threads} thread{'s' if threads != 1 else ''}" if threads else "all cores"
+            print(f"train, {label}, {args.runs} alternated runs a side, "
+                  f"{args.epochs - 1} epochs each: " + "; ".join(cells))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,20 @@ def median_time(cmd, runs, **kwargs):
     return statistics.median(run(cmd, **kwargs) for _ in range(runs))
 
 
+@contextmanager
+def revision_tree(rev, work):
+    """A checkout of git revision ``rev`` in a worktree under ``work``, removed on exit: the
+    other side of the A/B scripts, run with this tree's Python environment."""
+    tree = Path(work) / "base"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev],
+                   check=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       check=False)
+
+
 def conll_sentences(data):
     """Token lists of a corpus: GMB when the shared data is there, else the samples."""
     from nertag.conll import read_conll

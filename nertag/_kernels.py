@@ -565,7 +565,8 @@ def gather_batch(X, lower, upper, starts, batch, pick, lower_below, cased_below,
     pick[b] < lower_below, UPPER-CASED (upper) where lower_below <= pick[b] < cased_below.
     Then where word_u (n,) < word_p the word and lower-case features (templates 0 and 1, those
     there are) become unknown, and where feature_u (n, F) < feature_p that feature does
-    (template f's unknown id is f). An empty pick, word_u or feature_u means none of that."""
+    (template f's unknown feature is row f: features.unknown_features). An empty pick, word_u
+    or feature_u means none of that."""
     F = X.shape[1]
     n = 0
     for b in range(batch.shape[0]):

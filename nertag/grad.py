@@ -29,7 +29,10 @@ class Dropout(NamedTuple):
 
     @classmethod
     def draw(cls, rng, n, width, p):
-        """(n, width) units, each dropped with probability p (0 <= p < 1)."""
+        """(n, width) units, each dropped with probability p (0 <= p < 1); p = 0 draws
+        nothing."""
+        if p <= 0:
+            return cls.none(n, width)
         below = int(round(p * 256))
         codes = np.frombuffer(rng.bytes(n * width), dtype=np.uint8).reshape(n, width)
         return cls(codes, below, 256.0 / (256 - below))

@@ -570,8 +570,8 @@ class _Batches:
             kernels.gather_batch(X, lower, upper, starts, batch, pick, cfg.case_augment * 2 / 3,
                                  cfg.case_augment, word_u, cfg.word_dropout, feature_u,
                                  cfg.feature_dropout, Xb, tok)
-            keep = _dropout(rng, n, H2, cfg.dropout)
-            keep_in = (_dropout(rng, n, H2, cfg.input_dropout)
+            keep = grad.Dropout.draw(rng, n, H2, cfg.dropout)
+            keep_in = (grad.Dropout.draw(rng, n, H2, cfg.input_dropout)
                        if cfg.input_dropout > 0 else self.no_input_dropout)
             Vb = None
             if self.vectors is not None:  # (n, D); case variants have the same vectors
@@ -611,13 +611,6 @@ def _made_ahead(items):
         while (item := coming.result()) is not _NO_MORE:
             coming = helper.submit(next, items, _NO_MORE)
             yield item
-
-
-def _dropout(rng, n, width, p):
-    """A ``grad.Dropout`` mask of (n, width) units, each dropped with probability p."""
-    if p <= 0:
-        return grad.Dropout.none(n, width)
-    return grad.Dropout.draw(rng, n, width, p)
 
 
 def short_name(path):

@@ -410,3 +410,6 @@ def test_dropout_masks_as_bytes(rng):
     assert abs((values > 0).mean() - 179 / 256) < 0.01
     assert abs(values.mean() - 1.0) < 0.01
     assert np.all(grad.Dropout.none(3, 4).values() == 1.0)
+    state = rng.bit_generator.state
+    assert np.all(grad.Dropout.draw(rng, 3, 4, 0.0).values() == 1.0)
+    assert rng.bit_generator.state == state  # p = 0 draws nothing
