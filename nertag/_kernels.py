@@ -12,8 +12,9 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
     Waa (2, H, H), ba (2, H), Wya (K, 2H), by (K,)
     starts (S+1,) int64  sentence s is tokens starts[s]:starts[s+1]
     A (N, 2H)            activations [a_fwd<t>; a_bwd<t>]
-    E (N, 2H)            the word-vector part of the input, Wv v<t> (computed outside, one
-                         matrix product a batch; a (0, 2H) array means no vectors)
+    V (N, D), Wv (D, 2H) word vectors v<t> and their weight: the word-vector part of the
+                         input is E<t> = Wv v<t> (2H,) (training; tagging's forward_probs takes
+                         E (N, 2H) made outside). A (0, D) V means no vectors
     keep_in              input dropout, a mask (codes, below, scale): Wax x<t> + E<t> is
                          multiplied by scale where codes[t] (N, 2H) uint8 >= below, by 0
                          elsewhere (training only; (0, 2H) codes mean no dropout). Bytes, not
@@ -31,6 +32,8 @@ tanh is the exact one, so finite differences check the calculus and not an appro
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
+
+from ._simd import VECTOR_BYTES, vfma, vload, vsplat, vstore
 
 # Every compile option lives here, in this file: Numba's cache key is the source file's stamp,
 # not the decorator flags, so changing an option must change this file to drop stale code.
@@ -137,11 +140,13 @@ def forward_probs(X, starts, Wax, E, Waa, ba, Wya, by, A, P):
     S = starts.shape[0] - 1
     no_dropout = (np.empty((0, A.shape[1]), dtype=np.uint8), 0, A.dtype.type(1))
     lengths = starts[1:] - starts[:-1]
+    WaaT = _transposed(Waa)
     for t in prange(A.shape[0]):
         _cell_input(X, t, Wax, E, no_dropout, ba, A)
     for task in prange(2 * S):
         d, si = task // S, task % S
-        _forward_group(np.array([si]), lengths, starts, d, Waa, A)
+        out = np.empty((BLOCK, Waa.shape[1]), dtype=A.dtype)
+        _forward_group(np.array([si]), lengths, starts, d, WaaT, A, out)
     for t in prange(A.shape[0]):
         _output(A, t, Wya, by, P[t])
 
@@ -268,59 +273,104 @@ def _cell_input(X, t, Wax, E, keep_in, ba, A):
             A[t, d * H + i] += ba[d, i]
 
 
-@njit(**_JIT)
-def _matmul4(W, x0, x1, x2, x3, y0, y1, y2, y3, add):
-    """y<b> <- W x<b> (+ y<b> if add) for four vectors at once, W (H, H) two rows at a time,
-    so that each load of a weight serves four products. A y given twice gets the same value
-    twice (the old values are read before any is written). No x may be one of the y: here the
-    x are a step's previous tokens and the y its current ones."""
-    H = W.shape[0]
-    for i in range(0, H, 2):
-        k = min(i + 1, H - 1)  # an odd H's last row is taken twice, and written once
-        w, v = W[i], W[k]
-        ws0 = ws1 = ws2 = ws3 = vs0 = vs1 = vs2 = vs3 = w[0] - w[0]
-        for j in range(H):
-            ws0 += w[j] * x0[j]
-            ws1 += w[j] * x1[j]
-            ws2 += w[j] * x2[j]
-            ws3 += w[j] * x3[j]
-            vs0 += v[j] * x0[j]
-            vs1 += v[j] * x1[j]
-            vs2 += v[j] * x2[j]
-            vs3 += v[j] * x3[j]
-        if add:
-            ws0, ws1, ws2, ws3 = ws0 + y0[i], ws1 + y1[i], ws2 + y2[i], ws3 + y3[i]
-            vs0, vs1, vs2, vs3 = vs0 + y0[k], vs1 + y1[k], vs2 + y2[k], vs3 + y3[k]
-        y0[i], y1[i], y2[i], y3[i] = ws0, ws1, ws2, ws3
-        if k > i:
-            y0[k], y1[k], y2[k], y3[k] = vs0, vs1, vs2, vs3
+# The products of the recurrence hold a block of outputs in vector registers (_simd): four
+# sentences by four Vectors of H, summed over all of j before they are stored, so that each
+# load of a weight serves four products and no dot product ends in a horizontal sum. Every
+# output is summed in j's order, one rounding a step: the vector width does not change it.
 
 
 @njit(**_JIT)
-def _recur_block(Waa, d, A, t0, t1, t2, t3, p0, p1, p2, p3):
+def _store4(y0, y1, y2, y3, c, a0, a1, a2, a3):
+    """y<b>[c:c + L] <- a<b>, masked where the rows (H,) end (a row given twice gets the same
+    values twice)."""
+    H = y0.shape[0]
+    vstore(y0, c, H - c, a0)
+    vstore(y1, c, H - c, a1)
+    vstore(y2, c, H - c, a2)
+    vstore(y3, c, H - c, a3)
+
+
+@njit(**_JIT)
+def _times4(W, x0, x1, x2, x3, y0, y1, y2, y3):
+    """y<b> <- sum_j x<b>[j] W[j] for four vectors x<b> (J,) at once, W (J, H): each y<b>
+    (H,) the product x<b>^T W. No x may be one of the y. Accumulator a<b><k> is Vector k of
+    the block of y<b> from column c."""
+    J, H = W.shape
+    L = VECTOR_BYTES // W.itemsize  # lanes
+    zero = vsplat(W.dtype.type(0))
+    for c in range(0, H, 4 * L):
+        chunks = min(4, (H - c + L - 1) // L)
+        n0, n1, n2, n3 = H - c, H - c - L, H - c - 2 * L, H - c - 3 * L  # lanes left
+        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = zero
+        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = zero
+        for j in range(J):
+            s0, s1, s2, s3 = vsplat(x0[j]), vsplat(x1[j]), vsplat(x2[j]), vsplat(x3[j])
+            # written out: a helper returning the four Vectors stops LLVM keeping them in
+            # registers
+            w = vload(W, j, c, n0)
+            a00, a10, a20, a30 = (vfma(w, s0, a00), vfma(w, s1, a10), vfma(w, s2, a20),
+                                  vfma(w, s3, a30))
+            if chunks > 1:
+                w = vload(W, j, c + L, n1)
+                a01, a11, a21, a31 = (vfma(w, s0, a01), vfma(w, s1, a11), vfma(w, s2, a21),
+                                      vfma(w, s3, a31))
+            if chunks > 2:
+                w = vload(W, j, c + 2 * L, n2)
+                a02, a12, a22, a32 = (vfma(w, s0, a02), vfma(w, s1, a12), vfma(w, s2, a22),
+                                      vfma(w, s3, a32))
+            if chunks > 3:
+                w = vload(W, j, c + 3 * L, n3)
+                a03, a13, a23, a33 = (vfma(w, s0, a03), vfma(w, s1, a13), vfma(w, s2, a23),
+                                      vfma(w, s3, a33))
+        _store4(y0, y1, y2, y3, c, a00, a10, a20, a30)
+        if chunks > 1:
+            _store4(y0, y1, y2, y3, c + L, a01, a11, a21, a31)
+        if chunks > 2:
+            _store4(y0, y1, y2, y3, c + 2 * L, a02, a12, a22, a32)
+        if chunks > 3:
+            _store4(y0, y1, y2, y3, c + 3 * L, a03, a13, a23, a33)
+
+
+@njit(**_JIT)
+def _transposed(Waa):
+    """Waa[d]^T for both directions (2, H, H), rows contiguous: the rows of the cell's
+    product Waa a<t-1> = sum_j a<t-1>[j] Waa[:, j] as _times4 takes them."""
+    WaaT = np.empty_like(Waa)
+    for d in range(2):
+        for j in range(Waa.shape[1]):
+            for i in range(Waa.shape[2]):
+                WaaT[d, j, i] = Waa[d, i, j]
+    return WaaT
+
+
+@njit(**_JIT)
+def _recur_block(WaaT, d, A, t0, t1, t2, t3, p0, p1, p2, p3, out):
     """A[t<b>] <- tanh(A[t<b>] + Waa[d] A[p<b>]) in direction d's columns for four tokens at
-    once (on entry A[t] holds the cell's input, A[p] the previous activation). A token given
-    twice is computed twice, identically: a block of fewer than four repeats its last."""
-    H = Waa.shape[1]
+    once (on entry A[t] holds the cell's input, A[p] the previous activation); WaaT from
+    _transposed, out (4, H) work space. A token given twice is computed twice, identically: a
+    block of fewer than four repeats its last."""
+    H = WaaT.shape[1]
     off = d * H
     # row views, indexed from 0: they vectorise (Numba cannot tell that A[p, off + j] is not a
     # negative index, and then loads element by element)
     z0, z1, z2, z3 = A[t0, off:off + H], A[t1, off:off + H], A[t2, off:off + H], A[t3, off:off + H]
-    _matmul4(Waa[d], A[p0, off:off + H], A[p1, off:off + H], A[p2, off:off + H],
-             A[p3, off:off + H], z0, z1, z2, z3, True)
-    for i in range(H):  # apart from the products, so that tanh too runs on vectors
+    o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
+    _times4(WaaT[d], A[p0, off:off + H], A[p1, off:off + H], A[p2, off:off + H],
+            A[p3, off:off + H], o0, o1, o2, o3)
+    for i in range(H):
         # one tuple assignment: a repeated token (z2 is z3) must not get tanh(tanh(z))
-        z0[i], z1[i], z2[i], z3[i] = tanh(z0[i]), tanh(z1[i]), tanh(z2[i]), tanh(z3[i])
+        z0[i], z1[i], z2[i], z3[i] = (tanh(z0[i] + o0[i]), tanh(z1[i] + o1[i]),
+                                      tanh(z2[i] + o2[i]), tanh(z3[i] + o3[i]))
 
 
 @njit(**_JIT)
-def _unroll_block(WaaT, d, dZ, t0, t1, t2, t3, da, b0, b1, b2, b3):
-    """da[b] <- Waa[d]^T dz<t<b>> for four tokens at once (WaaT[d] = Waa[d]^T: rows contiguous):
-    the gradient reaching a<t-1> through the recurrence."""
-    H = WaaT.shape[1]
+def _unroll_block(Waa, d, dZ, t0, t1, t2, t3, da, b0, b1, b2, b3):
+    """da[b] <- Waa[d]^T dz<t<b>> = sum_j dz<t<b>>[j] Waa[d, j] for four tokens at once: the
+    gradient reaching a<t-1> through the recurrence."""
+    H = Waa.shape[1]
     off = d * H
-    _matmul4(WaaT[d], dZ[t0, off:off + H], dZ[t1, off:off + H], dZ[t2, off:off + H],
-             dZ[t3, off:off + H], da[b0], da[b1], da[b2], da[b3], False)
+    _times4(Waa[d], dZ[t0, off:off + H], dZ[t1, off:off + H], dZ[t2, off:off + H],
+            dZ[t3, off:off + H], da[b0], da[b1], da[b2], da[b3])
 
 
 @njit(**_JIT)
@@ -333,10 +383,11 @@ def _active(members, lengths, n):
 
 
 @njit(**_JIT)
-def _forward_group(members, lengths, starts, d, Waa, A):
+def _forward_group(members, lengths, starts, d, WaaT, A, out):
     """Direction d of the cell over a group of sentences (longest first), in lockstep: on entry
-    A holds the cell's inputs, on exit the activations a<t> (columns dH:(d+1)H)."""
-    H = Waa.shape[1]
+    A holds the cell's inputs, on exit the activations a<t> (columns dH:(d+1)H). WaaT from
+    _transposed; out (4, H) is work space."""
+    H = WaaT.shape[1]
     off = d * H
     back = -1 if d == 0 else 1  # a<t-1> is the token before in the direction's order
     for n in range(lengths[members[0]]):
@@ -354,15 +405,16 @@ def _forward_group(members, lengths, starts, d, Waa, A):
             t1 = _token(starts, members[min(b + 1, last)], d, n)
             t2 = _token(starts, members[min(b + 2, last)], d, n)
             t3 = _token(starts, members[min(b + 3, last)], d, n)
-            _recur_block(Waa, d, A, t0, t1, t2, t3, t0 + back, t1 + back, t2 + back, t3 + back)
+            _recur_block(WaaT, d, A, t0, t1, t2, t3, t0 + back, t1 + back, t2 + back, t3 + back,
+                         out)
 
 
 @njit(**_JIT)
-def _backward_group(members, lengths, starts, d, WaaT, A, dZ, da):
+def _backward_group(members, lengths, starts, d, Waa, A, dZ, da):
     """BPTT through direction d for a group, in lockstep from the last step. On entry
     dZ[t, dH:(d+1)H] holds dL/da<t> from the output; on exit dL/dz<t> (z the pre-activation).
     da (GROUP, H) is work space: dL/da<t-1> through the recurrence, a sentence a row."""
-    H = WaaT.shape[1]
+    H = Waa.shape[1]
     off = d * H
     one = A.dtype.type(1)
     for b in range(members.shape[0]):
@@ -380,7 +432,7 @@ def _backward_group(members, lengths, starts, d, WaaT, A, dZ, da):
         for b in range(0, active, BLOCK):
             last = active - 1
             b1, b2, b3 = min(b + 1, last), min(b + 2, last), min(b + 3, last)
-            _unroll_block(WaaT, d, dZ, _token(starts, members[b], d, n),
+            _unroll_block(Waa, d, dZ, _token(starts, members[b], d, n),
                           _token(starts, members[b1], d, n), _token(starts, members[b2], d, n),
                           _token(starts, members[b3], d, n), da, b, b1, b2, b3)
 
@@ -388,48 +440,63 @@ def _backward_group(members, lengths, starts, d, WaaT, A, dZ, da):
 @njit(**_JIT)
 def _recurrent_grads(inner, d, i0, i1, A, dZ, gWaa, gba):
     """Rows i0:i1 of direction d's dL/dWaa = sum_t dz<t> a<t-1>^T and dL/dba = sum_t dz<t>,
-    over the tokens in index order; inner (M,) are the tokens that have an a<t-1> (all but
-    the direction's first of each sentence), taken eight at a time: a load of a row of gWaa
-    serves eight of them."""
+    each summed in token order; inner (M,) are the tokens that have an a<t-1> (all but the
+    direction's first of each sentence). Four rows at a time, held in registers as _times4
+    holds its outputs: a row a<t-1> loaded once serves four rows of dL/dWaa."""
     H = gWaa.shape[1]
     off = d * H
     back = -1 if d == 0 else 1
-    gb = gba[d]
     for i in range(i0, i1):
-        gb[i] = 0
-        g = gWaa[d, i]
-        for j in range(H):
-            g[j] = 0
+        gba[d, i] = 0
     for t in range(dZ.shape[0]):
-        dz = dZ[t, off:off + H]
         for i in range(i0, i1):
-            gb[i] += dz[i]
-    M = inner.shape[0]
-    n = 0
-    while n + 8 <= M:
-        t0, t1, t2, t3, t4, t5, t6, t7 = inner[n:n + 8]
-        dz0, dz1, dz2, dz3, dz4, dz5, dz6, dz7 = (
-            dZ[t0, off:off + H], dZ[t1, off:off + H], dZ[t2, off:off + H], dZ[t3, off:off + H],
-            dZ[t4, off:off + H], dZ[t5, off:off + H], dZ[t6, off:off + H], dZ[t7, off:off + H])
-        a0, a1, a2, a3, a4, a5, a6, a7 = (
-            A[t0 + back, off:off + H], A[t1 + back, off:off + H], A[t2 + back, off:off + H],
-            A[t3 + back, off:off + H], A[t4 + back, off:off + H], A[t5 + back, off:off + H],
-            A[t6 + back, off:off + H], A[t7 + back, off:off + H])
-        for i in range(i0, i1):
-            g = gWaa[d, i]
-            z0, z1, z2, z3 = dz0[i], dz1[i], dz2[i], dz3[i]
-            z4, z5, z6, z7 = dz4[i], dz5[i], dz6[i], dz7[i]
-            for j in range(H):
-                g[j] += (z0 * a0[j] + z1 * a1[j] + z2 * a2[j] + z3 * a3[j]
-                         + z4 * a4[j] + z5 * a5[j] + z6 * a6[j] + z7 * a7[j])
-        n += 8
-    for t in inner[n:]:
-        dz, a = dZ[t, off:off + H], A[t + back, off:off + H]
-        for i in range(i0, i1):
-            g = gWaa[d, i]
-            z = dz[i]
-            for j in range(H):
-                g[j] += z * a[j]
+            gba[d, i] += dZ[t, off + i]
+    for i in range(i0, i1, 4):
+        r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
+        _outer4(inner, back, off, A, dZ, i, r1, r2, r3, gWaa[d, i], gWaa[d, r1], gWaa[d, r2],
+                gWaa[d, r3])
+
+
+@njit(**_JIT)
+def _outer4(tokens, back, off, M, S, r0, r1, r2, r3, y0, y1, y2, y3):
+    """y<b> <- sum_t S[t, off + r<b>] M[t + back, off:off + H] over the tokens t in order
+    (y<b> (H,)): four rows of a sum of outer products (dL/dWaa = sum_t dz<t> a<t-1>^T,
+    dL/dWv = sum_t v<t> dL/dE<t>^T), held in registers as _times4 holds its outputs, and
+    written out as it is, for the same reason."""
+    H = y0.shape[0]
+    L = VECTOR_BYTES // M.itemsize
+    zero = vsplat(M.dtype.type(0))
+    for c in range(0, H, 4 * L):
+        chunks = min(4, (H - c + L - 1) // L)
+        n0, n1, n2, n3 = H - c, H - c - L, H - c - 2 * L, H - c - 3 * L
+        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = zero
+        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = zero
+        for t in tokens:
+            s0, s1, s2, s3 = (vsplat(S[t, off + r0]), vsplat(S[t, off + r1]),
+                              vsplat(S[t, off + r2]), vsplat(S[t, off + r3]))
+            p, col = t + back, off + c
+            w = vload(M, p, col, n0)
+            a00, a10, a20, a30 = (vfma(w, s0, a00), vfma(w, s1, a10), vfma(w, s2, a20),
+                                  vfma(w, s3, a30))
+            if chunks > 1:
+                w = vload(M, p, col + L, n1)
+                a01, a11, a21, a31 = (vfma(w, s0, a01), vfma(w, s1, a11), vfma(w, s2, a21),
+                                      vfma(w, s3, a31))
+            if chunks > 2:
+                w = vload(M, p, col + 2 * L, n2)
+                a02, a12, a22, a32 = (vfma(w, s0, a02), vfma(w, s1, a12), vfma(w, s2, a22),
+                                      vfma(w, s3, a32))
+            if chunks > 3:
+                w = vload(M, p, col + 3 * L, n3)
+                a03, a13, a23, a33 = (vfma(w, s0, a03), vfma(w, s1, a13), vfma(w, s2, a23),
+                                      vfma(w, s3, a33))
+        _store4(y0, y1, y2, y3, c, a00, a10, a20, a30)
+        if chunks > 1:
+            _store4(y0, y1, y2, y3, c + L, a01, a11, a21, a31)
+        if chunks > 2:
+            _store4(y0, y1, y2, y3, c + 2 * L, a02, a12, a22, a32)
+        if chunks > 3:
+            _store4(y0, y1, y2, y3, c + 3 * L, a03, a13, a23, a33)
 
 
 @njit(**_JIT)
@@ -505,24 +572,25 @@ ROW_BLOCKS = 4  # tasks a direction for dL/dWaa (each owns rows: no order change
 
 
 @njit(**_PARALLEL_JIT)
-def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E, Waa, WaaT,
-                   ba, Wya, by, Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, loss, gWyy, gWaa,
-                   gba, gWya, gby):
+def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, V, Wv, Waa, ba,
+                   Wya, by, Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, loss, gWyy, gWaa,
+                   gba, gWya, gby, gWv):
     """Forward, loss and BPTT for a mini-batch, the sentences stepped in lockstep groups.
 
     The loss is the lecture's per-step cross-entropy (softmax, or sigmoid when K == 1), or with
     ``crf`` the negative log-likelihood of a linear-chain CRF whose emissions are the logits
     Wya a<t> + by and whose transition scores are Wyy (K+1, K).
     order (S,): the sentences longest first (ties in index order); inner (2, N - S): the tokens
-    that have an a<t-1> in each direction, in index order; WaaT (2, H, H) is Waa transposed.
+    that have an a<t-1> in each direction, in index order.
     keep is the dropout mask on a<t> before Wya, (codes (N, 2H) uint8, below, scale): a unit
     is kept, times scale (1 / the keep probability), where its code is at least below (with
     below = 0 every unit is kept); keep_in the same on Wax x<t> + E<t> ((0, 2H) codes: none).
+    V (N, D) and Wv (D, 2H) are the word vectors and their weight ((0, D) and (0, 2H): none).
     Outputs: loss (S,) a sentence; and the gradients of grad_scale * loss: gWyy (S, K+1, K) a
     sentence (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H),
-    gby (K,) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to scatter into
-    Wax's rows (and, for E = V Wv, to give dL/dWv = V^T dZ). A (N, 2H) is left holding the
-    activations; AK (N, 2H), D, Alpha, Beta (N, K) are work space.
+    gby (K,), gWv (D, 2H) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to
+    scatter into Wax's rows. A (N, 2H) is left holding the activations; AK (N, 2H), D, Alpha,
+    Beta (N, K) are work space.
     """
     S = starts.shape[0] - 1
     N = X.shape[0]
@@ -530,12 +598,21 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
     H = H2 // 2
     lengths = starts[1:] - starts[:-1]
     n_groups = (S + GROUP - 1) // GROUP
+    WaaT = _transposed(Waa)
+    vectors = V.shape[0] > 0
+    E = AK[:N] if vectors else AK[:0]  # AK is free until the output layer
+    if vectors:  # E<t> = Wv v<t> (2H,): four tokens a task
+        for q in prange((N + 3) // 4):
+            t0, t1 = 4 * q, min(4 * q + 1, N - 1)
+            t2, t3 = min(4 * q + 2, N - 1), min(4 * q + 3, N - 1)
+            _times4(Wv, V[t0], V[t1], V[t2], V[t3], E[t0], E[t1], E[t2], E[t3])
     for t in prange(N):
         _cell_input(X, t, Wax, E, keep_in, ba, A)
     for task in prange(2 * n_groups):  # the cell: a direction of a group a task
         d, g = task // n_groups, task % n_groups
         members = order[g * GROUP:min(S, (g + 1) * GROUP)]
-        _forward_group(members, lengths, starts, d, Waa, A)
+        out = np.empty((BLOCK, H), dtype=A.dtype)
+        _forward_group(members, lengths, starts, d, WaaT, A, out)
     for si in prange(S):
         gWyy[si] = 0
         loss[si] = _sentence_output(starts[si], starts[si + 1], Y, keep, grad_scale, Wya, by,
@@ -546,15 +623,23 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, E
         d, g = task // n_groups, task % n_groups
         members = order[g * GROUP:min(S, (g + 1) * GROUP)]
         da = np.empty((GROUP, H), dtype=A.dtype)
-        _backward_group(members, lengths, starts, d, WaaT, A, dZ, da)
+        _backward_group(members, lengths, starts, d, Waa, A, dZ, da)
+    n_quads = (H + 3) // 4  # rows of dL/dWaa in fours, shared among a direction's tasks
     for task in prange(2 * ROW_BLOCKS):
         d, r = task // ROW_BLOCKS, task % ROW_BLOCKS
-        _recurrent_grads(inner[d], d, r * H // ROW_BLOCKS, (r + 1) * H // ROW_BLOCKS, A, dZ,
-                         gWaa, gba)
+        i0, i1 = 4 * (r * n_quads // ROW_BLOCKS), min(H, 4 * ((r + 1) * n_quads // ROW_BLOCKS))
+        _recurrent_grads(inner[d], d, i0, i1, A, dZ, gWaa, gba)
     if keep_in[0].shape[0] > 0:  # dL/dz<t> -> dL/d(Wax x<t> + E<t>) through the dropout
         for t in prange(N):
             for j in range(H2):
                 dZ[t, j] *= _kept(keep_in, t, j)
+    if vectors:  # dL/dWv = sum_t v<t> dL/dE<t>^T, and dL/dE<t> = dZ<t>: four rows a task
+        tokens = np.arange(N)
+        n_rows = V.shape[1]
+        for q in prange((n_rows + 3) // 4):
+            k0, k1 = 4 * q, min(4 * q + 1, n_rows - 1)
+            k2, k3 = min(4 * q + 2, n_rows - 1), min(4 * q + 3, n_rows - 1)
+            _outer4(tokens, 0, 0, dZ, V, k0, k1, k2, k3, gWv[k0], gWv[k1], gWv[k2], gWv[k3])
 
 
 @njit(**_JIT)
@@ -667,7 +752,7 @@ def ordered_total(values):
     return total
 
 
-@njit(**_JIT, inline="always")
+@njit(**_JIT)
 def _adam(w, g, m, v, lr_t, beta1, beta2, c1, c2, eps, scale, decay):
     """The AdamW update of one weight, written once for adam_dense and adam_rows: returns the
     new (w, m, v) from the gradient g (scaled first: gradient clipping)."""

@@ -116,20 +116,20 @@ def loss_and_grads(weights, X, starts, Y, keep, keep_in, allowed, crf, buffers, 
         raise ValueError("word vectors V (N, D) go with a weight Wv (D, 2H), and only with it")
     b = buffers.ensure(S, n)
     g = b.grads
-    E = V @ w["Wv"] if V is not None else np.zeros((0, H2), dtype=b.dtype)  # (N, 2H): Wv v<t>
+    if V is None:  # no vectors: (0, 0) arrays
+        V, Wv, gWv = (np.zeros((0, 0), dtype=b.dtype),) * 3
+    else:  # the kernel sums E<t> = Wv v<t> and dL/dWv in the weights' float type
+        V, Wv, gWv = np.ascontiguousarray(V, dtype=b.dtype), w["Wv"], g["Wv"]
     longest_first = np.argsort(-lengths, kind="stable")  # (S,): the kernel's groups
     inner = inner_tokens(starts)
 
-    WaaT = np.ascontiguousarray(w["Waa"].transpose(0, 2, 1))  # (2, H, H)
     kernels.loss_and_grads(X, starts, longest_first, inner, Y, keep.for_kernel(b.dtype),
                            keep_in.for_kernel(b.dtype), b.dtype.type(1.0 / n),
-                           w["Wax"], E, w["Waa"], WaaT, w["ba"], w["Wya"], w["by"], w["Wyy"],
+                           w["Wax"], V, Wv, w["Waa"], w["ba"], w["Wya"], w["by"], w["Wyy"],
                            allowed, crf, b.A[:n], b.AK[:n], b.dZ[:n], b.D[:n], b.Alpha[:n],
                            b.Beta[:n], b.loss[:S], b.gWyy[:S], g["Waa"], g["ba"], g["Wya"],
-                           g["by"])
+                           g["by"], gWv)
     kernels.sum_rows(b.gWyy[:S].reshape(S, -1), g["Wyy"].reshape(-1))
-    if V is not None:  # dL/dWv = V^T dL/dE, and dL/dE<t> = dL/d(Wax x<t>) = dZ<t>
-        np.matmul(V.T, b.dZ[:n], out=g["Wv"])
     n_rows = kernels.scatter_wax_grad(X, b.dZ[:n], b.slot, b.rows, b.gRows, b.row_squares)
     rows = b.rows[:n_rows]
     return float(b.loss[:S].sum()), rows

@@ -110,11 +110,12 @@ BATCH_LENGTHS = {  # more sentences than a group, lengths from 1 up with ties
 @pytest.mark.parametrize("lengths", list(BATCH_LENGTHS))
 @pytest.mark.parametrize("K, crf", [(1, False), (5, False), (5, True)],
                          ids=["sigmoid", "softmax", "crf"])
-@pytest.mark.parametrize("hidden", [7, 8], ids=["odd-H", "even-H"])
+@pytest.mark.parametrize("hidden", [7, 8, 37], ids=["H<lanes", "H=lanes", "H>4-lanes"])
 def test_batched_kernel_matches_reference_on_many_sentences(rng, hidden, K, crf, lengths):
     """The lockstep groups shrink step by step and blocks of fewer than four repeat their last
-    token; an odd H takes the two-row product's odd-row path. Against the NumPy reference (the
-    per-step loss), or for the CRF against the sentences run one at a time."""
+    token. H (float64: 8 lanes) ends inside a Vector, fills one, or takes two passes of four
+    Vectors and ends inside one. Against the NumPy reference (the per-step loss), or for the
+    CRF against the sentences run one at a time."""
     weights = init_weights(50, hidden, K, seed=2, dtype=np.float64, vector_dim=3)
     weights["ba"] += rng.normal(0, 0.3, size=weights["ba"].shape)
     weights["Wyy"] += rng.normal(0, 0.5, size=weights["Wyy"].shape)
@@ -340,6 +341,57 @@ def test_scatter_sums_rows_in_token_order(rng, threads, dtype):
     np.testing.assert_allclose(squares[:n], (dense[rows[:n]].astype(np.float64) ** 2).sum(1),
                                rtol=1e-5)
     assert squares[:n].tolist() == [kernels._sum_squares_row(r) for r in dense[rows[:n]]]
+
+
+def fma_sums(scalars, rows):
+    """sum_j scalars[j] rows[j] in float32, a fused multiply-add a step in j's order (float64
+    holds each product exactly; its sum is rounded once more, to float32)."""
+    y = np.zeros(rows.shape[1], dtype=np.float32)
+    for x, row in zip(scalars, rows):
+        y = (np.float64(x) * row.astype(np.float64) + y).astype(np.float32)
+    return y
+
+
+def sentinel_rows(rng, n, width):
+    """n rows of `width` inside wider NaN-filled rows: (rows, the whole array)."""
+    whole = np.full((n, width + 40), np.nan, dtype=np.float32)
+    return whole[:, 20:20 + width], whole
+
+
+@pytest.mark.parametrize("H", [1, 5, 16, 17, 64, 100, 200])
+@pytest.mark.parametrize("J", [0, 1, 50])
+def test_times4_sums_each_output_in_order(rng, H, J):
+    """_times4 against a sequential fused multiply-add in float32, bit for bit: each output is
+    summed in j's order, whatever the Vector blocks; a y given twice, and nothing written past
+    the rows (H ends inside a Vector, on one, past one and past a block of four)."""
+    W = rng.normal(size=(J, H)).astype(np.float32)
+    x = rng.normal(size=(3, J)).astype(np.float32)
+    y, whole = sentinel_rows(rng, 3, H)
+    kernels._times4(W, x[0], x[1], x[2], x[2], y[0], y[1], y[2], y[2])
+    for b in range(3):
+        assert np.array_equal(y[b], fma_sums(x[b], W)), b
+    assert np.isnan(np.delete(whole, np.s_[20:20 + H], axis=1)).all()
+
+
+@pytest.mark.parametrize("H", [5, 100])
+@pytest.mark.parametrize("back", [-1, 0, 1])
+def test_outer4_sums_outer_products_in_token_order(rng, H, back):
+    """_outer4's rows y<b> = sum_t S[t, off + r<b>] M[t + back, off:off + H], in token order,
+    bit for bit as a sequential fused multiply-add; only columns off:off + H of M are read
+    (NaN elsewhere would spread into the sums)."""
+    N, off = 30, 3
+    M = np.full((N, off + H + 9), np.nan, dtype=np.float32)
+    M[:, off:off + H] = rng.normal(size=(N, H))
+    S = np.full((N, off + 6), np.nan, dtype=np.float32)
+    S[:, off:] = rng.normal(size=(N, 6))
+    tokens = np.arange(1, N - 1)[::-1].copy()  # any order: the sums follow it
+    r = (0, 5, 2, 2)
+    y, whole = sentinel_rows(rng, 4, H)
+    kernels._outer4(tokens, back, off, M, S, *r, y[0], y[1], y[2], y[3])
+    for b in range(4):
+        expected = fma_sums(S[tokens, off + r[b]], M[tokens + back, off:off + H])
+        assert np.array_equal(y[b], expected), b
+    assert np.isnan(np.delete(whole, np.s_[20:20 + H], axis=1)).all()
 
 
 @pytest.mark.parametrize("small_net", [5], ids=["softmax"], indirect=True)
