@@ -332,6 +332,13 @@ def _times4(W, x0, x1, x2, x3, y0, y1, y2, y3):
 
 
 @njit(**_JIT)
+def _four(i, end):
+    """i and the three after it, the last repeated where they pass end - 1: a block for
+    _times4 and _outer4 (which give a row given twice the same values twice)."""
+    return i, min(i + 1, end - 1), min(i + 2, end - 1), min(i + 3, end - 1)
+
+
+@njit(**_JIT)
 def _transposed(Waa):
     """Waa[d]^T for both directions (2, H, H), rows contiguous: the rows of the cell's
     product Waa a<t-1> = sum_j a<t-1>[j] Waa[:, j] as _times4 takes them."""
@@ -452,8 +459,8 @@ def _recurrent_grads(inner, d, i0, i1, A, dZ, gWaa, gba):
         for i in range(i0, i1):
             gba[d, i] += dZ[t, off + i]
     for i in range(i0, i1, 4):
-        r1, r2, r3 = min(i + 1, i1 - 1), min(i + 2, i1 - 1), min(i + 3, i1 - 1)
-        _outer4(inner, back, off, A, dZ, i, r1, r2, r3, gWaa[d, i], gWaa[d, r1], gWaa[d, r2],
+        r0, r1, r2, r3 = _four(i, i1)
+        _outer4(inner, back, off, A, dZ, r0, r1, r2, r3, gWaa[d, r0], gWaa[d, r1], gWaa[d, r2],
                 gWaa[d, r3])
 
 
@@ -518,54 +525,47 @@ def _cross_entropy(p, y, grad_scale):
 
 
 @njit(**_JIT)
-def _sentence_output(s, e, Y, keep, grad_scale, Wya, by, Wyy, allowed, crf, A, AK, dZ, D,
-                     Alpha, Beta, gWyy):
-    """The output layer and loss of sentence s:e. Leaves AK<t> = a<t> * keep<t>, D<t> =
-    grad_scale * dL/dlogits and dZ<t> = grad_scale * dL/da<t>; adds to gWyy (K+1, K) the CRF's
-    transition gradient. Returns the loss."""
+def _sentence_output(s, e, Y, keep, grad_scale, Wya, WyaT, by, Wyy, allowed, crf, A, AK, dZ,
+                     D, Alpha, Beta, gWyy):
+    """The output layer and loss of sentence s:e (WyaT = Wya^T (2H, K), rows contiguous).
+    Leaves AK<t> = a<t> * keep<t>, D<t> = grad_scale * dL/dlogits and dZ<t> = grad_scale *
+    dL/da<t>; adds to gWyy (K+1, K) the CRF's transition gradient. Returns the loss."""
     K, H2 = Wya.shape
-    for t in range(s, e):  # logits Wya (a<t> * keep<t>) + by
+    for t in range(s, e):
         for j in range(H2):
             AK[t, j] = A[t, j] * _kept(keep, t, j)
-        _logits(AK, t, Wya, by, D[t])
+    for t in range(s, e, 4):  # logits Wya (a<t> * keep<t>) + by, four tokens a product
+        t0, t1, t2, t3 = _four(t, e)
+        _times4(WyaT, AK[t0], AK[t1], AK[t2], AK[t3], D[t0], D[t1], D[t2], D[t3])
+    for t in range(s, e):
+        for k in range(K):
+            D[t, k] += by[k]
     if crf:
         total = _crf_sentence(D, s, e, Y, Wyy, allowed, Alpha, Beta, gWyy, grad_scale)
     else:
         total = 0.0
         for t in range(s, e):
             total += _cross_entropy(D[t], Y[t], grad_scale)
-    for t in range(s, e):  # dL/da<t> = (Wya^T dL/dlogits) * keep<t>
-        for j in range(H2):
-            dZ[t, j] = 0
-        for k in range(K):
-            g = D[t, k]
-            for j in range(H2):
-                dZ[t, j] += g * Wya[k, j]
+    for t in range(s, e, 4):  # dL/da<t> = (Wya^T dL/dlogits) * keep<t>
+        t0, t1, t2, t3 = _four(t, e)
+        _times4(Wya, D[t0], D[t1], D[t2], D[t3], dZ[t0], dZ[t1], dZ[t2], dZ[t3])
+    for t in range(s, e):
         for j in range(H2):
             dZ[t, j] *= _kept(keep, t, j)
     return total
 
 
 @njit(**_JIT)
-def _output_grads(k, AK, D, gWya, gby):
-    """Row k of dL/dWya = sum_t dL/dlogit<t>[k] (a<t> * keep<t>) and dL/dby[k], over the
-    tokens in index order (four at a time)."""
-    N, H2 = AK.shape
-    gby[k] = 0
-    for j in range(H2):
-        gWya[k, j] = 0
-    t = 0
-    while t + 4 <= N:
-        g0, g1, g2, g3 = D[t, k], D[t + 1, k], D[t + 2, k], D[t + 3, k]
-        gby[k] += g0 + g1 + g2 + g3
-        for j in range(H2):
-            gWya[k, j] += g0 * AK[t, j] + g1 * AK[t + 1, j] + g2 * AK[t + 2, j] + g3 * AK[t + 3, j]
-        t += 4
-    while t < N:
-        gby[k] += D[t, k]
-        for j in range(H2):
-            gWya[k, j] += D[t, k] * AK[t, j]
-        t += 1
+def _output_grads(k, tokens, AK, D, gWya, gby):
+    """Rows k:k + 4 of dL/dWya = sum_t dL/dlogit<t>[k] (a<t> * keep<t>) and of dL/dby, over
+    the tokens in index order (tokens: 0..N-1)."""
+    K = gWya.shape[0]
+    k0, k1, k2, k3 = _four(k, K)
+    for r in range(k, min(k + 4, K)):
+        gby[r] = 0
+        for t in tokens:
+            gby[r] += D[t, r]
+    _outer4(tokens, 0, 0, AK, D, k0, k1, k2, k3, gWya[k0], gWya[k1], gWya[k2], gWya[k3])
 
 
 ROW_BLOCKS = 4  # tasks a direction for dL/dWaa (each owns rows: no order changes with it)
@@ -599,12 +599,13 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, V
     lengths = starts[1:] - starts[:-1]
     n_groups = (S + GROUP - 1) // GROUP
     WaaT = _transposed(Waa)
+    WyaT = np.ascontiguousarray(Wya.T)
+    tokens = np.arange(N)
     vectors = V.shape[0] > 0
     E = AK[:N] if vectors else AK[:0]  # AK is free until the output layer
     if vectors:  # E<t> = Wv v<t> (2H,): four tokens a task
         for q in prange((N + 3) // 4):
-            t0, t1 = 4 * q, min(4 * q + 1, N - 1)
-            t2, t3 = min(4 * q + 2, N - 1), min(4 * q + 3, N - 1)
+            t0, t1, t2, t3 = _four(4 * q, N)
             _times4(Wv, V[t0], V[t1], V[t2], V[t3], E[t0], E[t1], E[t2], E[t3])
     for t in prange(N):
         _cell_input(X, t, Wax, E, keep_in, ba, A)
@@ -615,10 +616,10 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, V
         _forward_group(members, lengths, starts, d, WaaT, A, out)
     for si in prange(S):
         gWyy[si] = 0
-        loss[si] = _sentence_output(starts[si], starts[si + 1], Y, keep, grad_scale, Wya, by,
-                                    Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, gWyy[si])
-    for k in prange(K):
-        _output_grads(k, AK, D, gWya, gby)
+        loss[si] = _sentence_output(starts[si], starts[si + 1], Y, keep, grad_scale, Wya, WyaT,
+                                    by, Wyy, allowed, crf, A, AK, dZ, D, Alpha, Beta, gWyy[si])
+    for q in prange((K + 3) // 4):
+        _output_grads(4 * q, tokens, AK, D, gWya, gby)
     for task in prange(2 * n_groups):  # BPTT, as the cell
         d, g = task // n_groups, task % n_groups
         members = order[g * GROUP:min(S, (g + 1) * GROUP)]
@@ -634,11 +635,8 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, V
             for j in range(H2):
                 dZ[t, j] *= _kept(keep_in, t, j)
     if vectors:  # dL/dWv = sum_t v<t> dL/dE<t>^T, and dL/dE<t> = dZ<t>: four rows a task
-        tokens = np.arange(N)
-        n_rows = V.shape[1]
-        for q in prange((n_rows + 3) // 4):
-            k0, k1 = 4 * q, min(4 * q + 1, n_rows - 1)
-            k2, k3 = min(4 * q + 2, n_rows - 1), min(4 * q + 3, n_rows - 1)
+        for q in prange((V.shape[1] + 3) // 4):
+            k0, k1, k2, k3 = _four(4 * q, V.shape[1])
             _outer4(tokens, 0, 0, dZ, V, k0, k1, k2, k3, gWv[k0], gWv[k1], gWv[k2], gWv[k3])
 
 
