@@ -689,31 +689,44 @@ def sum_rows(per_sentence, out):
 def scatter_wax_grad(X, dZ, slot, rows, gRows, row_squares):
     """dL/dWax, compactly: the batch's rows of Wax in first-touch order go to rows[:n] (n
     returned), with slot[r] <- r's position i; gRows[i] sums dZ[t] over every token t and
-    feature f with X[t, f] = rows[i], in token order, then feature order (serial: a fixed
-    order); row_squares[i] <- the sum of squares of gRows[i] (for the gradient norm). slot is
+    feature f with X[t, f] = rows[i], in token order, then feature order (from 0: np.add.at's
+    sums); row_squares[i] <- the sum of squares of gRows[i] (for the gradient norm). slot is
     -1 for rows not yet touched (adam_rows puts the -1 back).
 
     The gradient rows are the batch's alone, contiguous and the same memory batch after
-    batch, so they stay in cache, where the rows of a dense (n_x, 2H) gradient were cold."""
+    batch, so they stay in cache, where the rows of a dense (n_x, 2H) gradient were cold. The
+    slots are found serially; then two tasks each sum the rows of their own half of the
+    entries (a row's sum in the same order whatever the thread count)."""
     N, F = X.shape
     H2 = dZ.shape[1]
     n_rows = 0
+    at = np.empty((N, F), dtype=np.int64)  # (N, F): each feature's row of gRows
     for t in range(N):
-        dz = dZ[t]
         for f in range(F):
             r = X[t, f]
-            i = slot[r]
-            if i < 0:  # a row's first touch starts its sum
-                i = slot[r] = n_rows
+            if slot[r] < 0:
+                slot[r] = n_rows
                 rows[n_rows] = r
                 n_rows += 1
-                g = gRows[i]
-                for j in range(H2):
-                    g[j] = dz[j]
-            else:
-                g = gRows[i]
-                for j in range(H2):
-                    g[j] += dz[j]
+            at[t, f] = slot[r]
+    entries = np.zeros(n_rows + 1, dtype=np.int64)  # entries[i + 1]: row i's count, then cumsum
+    for t in range(N):
+        for f in range(F):
+            entries[at[t, f] + 1] += 1
+    for i in range(n_rows):
+        entries[i + 1] += entries[i]
+    split = np.searchsorted(entries, entries[n_rows] // 2)  # rows [0, split) hold half
+    for part in prange(2):
+        lo, hi = (0, split) if part == 0 else (split, n_rows)
+        for i in range(lo, hi):
+            for j in range(H2):
+                gRows[i, j] = 0
+        for t in range(N):  # (no row views here: their reference counts are shared)
+            for f in range(F):
+                i = at[t, f]
+                if lo <= i < hi:
+                    for j in range(H2):
+                        gRows[i, j] += dZ[t, j]
     for i in prange(n_rows):
         row_squares[i] = _sum_squares_row(gRows[i])
     return n_rows
