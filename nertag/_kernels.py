@@ -37,7 +37,8 @@ from ._simd import VECTOR_BYTES, vfma, vload, vsplat, vstore
 
 # Every compile option lives here, in this file: Numba's cache key is the source file's stamp,
 # not the decorator flags, so changing an option must change this file to drop stale code.
-# fastmath lets the dot products vectorise (results then depend on the CPU's vector width).
+# fastmath lets the reductions vectorise (results then depend on the CPU's vector width; the
+# products written with _simd's vectors do not: their sums are in a fixed order).
 _JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
 _PARALLEL_JIT = dict(_JIT, parallel=True)
 

@@ -13,7 +13,8 @@ vector registers (``_kernels._times4``) is written with these instead:
     vfma(a, b, c)        a * b + c lane by lane, rounded once (llvm.fma)
 
 A Vector is VECTOR_BYTES wide: 16 float32 or 8 float64 lanes, one AVX-512 register; where a
-CPU's registers are narrower, LLVM splits it. The masks let a row end inside a Vector (H = 100
+CPU's registers are narrower, LLVM splits it (and a CPU without FMA instructions, none of x86
+since 2013 nor any ARM64, would get the same results from a slow library call). The masks let a row end inside a Vector (H = 100
 is six Vectors and four lanes) without padding; where the mask is loop-invariant LLVM hoists
 it, and AVX-512 loads and stores under a mask at the cost of plain ones.
 """
