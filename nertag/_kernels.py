@@ -14,7 +14,7 @@ Shapes (N tokens in a batch, F features a token, H units a direction, K tags):
     A (N, 2H)            activations [a_fwd<t>; a_bwd<t>]
     V (N, D), Wv (D, 2H) word vectors v<t> and their weight: the word-vector part of the
                          input is E<t> = Wv v<t> (2H,) (training; tagging's forward_probs takes
-                         E (N, 2H) made outside). A (0, D) V means no vectors
+                         E (N, 2H) made outside). A V of no rows means no vectors
     keep_in              input dropout, a mask (codes, below, scale): Wax x<t> + E<t> is
                          multiplied by scale where codes[t] (N, 2H) uint8 >= below, by 0
                          elsewhere (training only; (0, 2H) codes mean no dropout). Bytes, not
@@ -36,7 +36,9 @@ from numba.extending import overload
 from ._simd import VECTOR_BYTES, vfma, vload, vsplat, vstore
 
 # Every compile option lives here, in this file: Numba's cache key is the source file's stamp,
-# not the decorator flags, so changing an option must change this file to drop stale code.
+# not the decorator flags, so changing an option must change this file to drop stale code. (The
+# intrinsics of _simd are compiled into these functions too, and an edit there is not seen: see
+# its docstring.)
 # fastmath lets the reductions vectorise (results then depend on the CPU's vector width; the
 # products written with _simd's vectors do not: their sums are in a fixed order).
 _JIT = dict(cache=True, nogil=True, fastmath=True, error_model="numpy", boundscheck=False)
@@ -281,10 +283,9 @@ def _cell_input(X, t, Wax, E, keep_in, ba, A):
 
 
 @njit(**_JIT)
-def _store4(y0, y1, y2, y3, c, a0, a1, a2, a3):
-    """y<b>[c:c + L] <- a<b>, masked where the rows (H,) end (a row given twice gets the same
-    values twice)."""
-    H = y0.shape[0]
+def _store4(y0, y1, y2, y3, c, H, a0, a1, a2, a3):
+    """y<b>[c:c + L] <- a<b>, masked where the rows' H columns end (a row given twice gets the
+    same values twice)."""
     vstore(y0, c, H - c, a0)
     vstore(y1, c, H - c, a1)
     vstore(y2, c, H - c, a2)
@@ -323,13 +324,13 @@ def _times4(W, x0, x1, x2, x3, y0, y1, y2, y3):
                 w = vload(W, j, c + 3 * L, n3)
                 a03, a13, a23, a33 = (vfma(w, s0, a03), vfma(w, s1, a13), vfma(w, s2, a23),
                                       vfma(w, s3, a33))
-        _store4(y0, y1, y2, y3, c, a00, a10, a20, a30)
+        _store4(y0, y1, y2, y3, c, H, a00, a10, a20, a30)
         if chunks > 1:
-            _store4(y0, y1, y2, y3, c + L, a01, a11, a21, a31)
+            _store4(y0, y1, y2, y3, c + L, H, a01, a11, a21, a31)
         if chunks > 2:
-            _store4(y0, y1, y2, y3, c + 2 * L, a02, a12, a22, a32)
+            _store4(y0, y1, y2, y3, c + 2 * L, H, a02, a12, a22, a32)
         if chunks > 3:
-            _store4(y0, y1, y2, y3, c + 3 * L, a03, a13, a23, a33)
+            _store4(y0, y1, y2, y3, c + 3 * L, H, a03, a13, a23, a33)
 
 
 @njit(**_JIT)
@@ -469,8 +470,9 @@ def _recurrent_grads(inner, d, i0, i1, A, dZ, gWaa, gba):
 def _outer4(tokens, back, off, M, S, r0, r1, r2, r3, y0, y1, y2, y3):
     """y<b> <- sum_t S[t, off + r<b>] M[t + back, off:off + H] over the tokens t in order
     (y<b> (H,)): four rows of a sum of outer products (dL/dWaa = sum_t dz<t> a<t-1>^T,
-    dL/dWv = sum_t v<t> dL/dE<t>^T), held in registers as _times4 holds its outputs, and
-    written out as it is, for the same reason."""
+    dL/dWya = sum_t dL/dlogits<t> (a<t> * keep<t>)^T, dL/dWv = sum_t v<t> dL/dE<t>^T), held
+    in registers as _times4 holds its outputs, and written out as it is, for the same
+    reason."""
     H = y0.shape[0]
     L = VECTOR_BYTES // M.itemsize
     zero = vsplat(M.dtype.type(0))
@@ -498,13 +500,13 @@ def _outer4(tokens, back, off, M, S, r0, r1, r2, r3, y0, y1, y2, y3):
                 w = vload(M, p, col + 3 * L, n3)
                 a03, a13, a23, a33 = (vfma(w, s0, a03), vfma(w, s1, a13), vfma(w, s2, a23),
                                       vfma(w, s3, a33))
-        _store4(y0, y1, y2, y3, c, a00, a10, a20, a30)
+        _store4(y0, y1, y2, y3, c, H, a00, a10, a20, a30)
         if chunks > 1:
-            _store4(y0, y1, y2, y3, c + L, a01, a11, a21, a31)
+            _store4(y0, y1, y2, y3, c + L, H, a01, a11, a21, a31)
         if chunks > 2:
-            _store4(y0, y1, y2, y3, c + 2 * L, a02, a12, a22, a32)
+            _store4(y0, y1, y2, y3, c + 2 * L, H, a02, a12, a22, a32)
         if chunks > 3:
-            _store4(y0, y1, y2, y3, c + 3 * L, a03, a13, a23, a33)
+            _store4(y0, y1, y2, y3, c + 3 * L, H, a03, a13, a23, a33)
 
 
 @njit(**_JIT)
@@ -586,7 +588,7 @@ def loss_and_grads(X, starts, order, inner, Y, keep, keep_in, grad_scale, Wax, V
     keep is the dropout mask on a<t> before Wya, (codes (N, 2H) uint8, below, scale): a unit
     is kept, times scale (1 / the keep probability), where its code is at least below (with
     below = 0 every unit is kept); keep_in the same on Wax x<t> + E<t> ((0, 2H) codes: none).
-    V (N, D) and Wv (D, 2H) are the word vectors and their weight ((0, D) and (0, 2H): none).
+    V (N, D) and Wv (D, 2H) are the word vectors and their weight (a V of no rows: none).
     Outputs: loss (S,) a sentence; and the gradients of grad_scale * loss: gWyy (S, K+1, K) a
     sentence (summed outside, in a fixed order); gWaa (2, H, H), gba (2, H), gWya (K, 2H),
     gby (K,), gWv (D, 2H) summed here in token order; dZ (N, 2H) dL/d(Wax x<t> + E<t>), to

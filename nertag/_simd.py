@@ -13,15 +13,22 @@ vector registers (``_kernels._times4``) is written with these instead:
     vfma(a, b, c)        a * b + c lane by lane, rounded once (llvm.fma)
 
 A Vector is VECTOR_BYTES wide: 16 float32 or 8 float64 lanes, one AVX-512 register; where a
-CPU's registers are narrower, LLVM splits it (and a CPU without FMA instructions, none of x86
-since 2013 nor any ARM64, would get the same results from a slow library call). The masks let a row end inside a Vector (H = 100
-is six Vectors and four lanes) without padding; where the mask is loop-invariant LLVM hoists
-it, and AVX-512 loads and stores under a mask at the cost of plain ones.
+CPU's registers are narrower, LLVM splits it (and a CPU without FMA instructions, such as some
+low-end x86 parts, would get the same results from a slow library call). The masks let a
+row end inside a Vector (H = 100 is six Vectors and four lanes) without padding; where the mask
+is loop-invariant LLVM hoists it, and AVX-512 loads and stores under a mask at the cost of
+plain ones.
+
+The intrinsics refuse (at compile time) arrays that are not C-contiguous or whose float type is
+not the Vector's: they address memory as contiguous lanes. Numba's cache is keyed on the source
+of the module a function is in, so after editing this file clear the compiled code of
+_kernels (``find nertag -name '*.nb[ic]' -delete``).
 """
 
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic, models, register_model
 
 VECTOR_BYTES = 64
@@ -39,6 +46,14 @@ class _VectorModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
         lane = dmm.lookup(fe_type.dtype).get_value_type()
         super().__init__(dmm, fe_type, ir.VectorType(lane, fe_type.lanes))
+
+
+def _contiguous(array, ndim, dtype, name):
+    """Refuse, at compile time, what a Vector cannot address as contiguous lanes."""
+    if not (isinstance(array, types.Array) and array.ndim == ndim and array.layout == "C"
+            and isinstance(array.dtype, types.Float) and array.dtype == (dtype or array.dtype)):
+        raise TypingError(f"{name}: a C-contiguous {ndim}-D float array"
+                          f"{f' of {dtype}' if dtype else ''} is needed, not {array}")
 
 
 def _pointer(context, builder, array_type, array, indices, vector_type):
@@ -73,6 +88,7 @@ def _masked(builder, name, vector_type, argument_types, args):
 
 @intrinsic
 def vload(typingctx, M, i, j, n):
+    _contiguous(M, 2, None, "vload")
     vector = Vector(M.dtype)
 
     def codegen(context, builder, sig, args):
@@ -90,6 +106,10 @@ def vload(typingctx, M, i, j, n):
 
 @intrinsic
 def vstore(typingctx, row, j, n, v):
+    if not isinstance(v, Vector):
+        raise TypingError(f"vstore: a Vector to store, not {v}")
+    _contiguous(row, 1, v.dtype, "vstore")
+
     def codegen(context, builder, sig, args):
         vector_type = args[3].type
         pointer = _pointer(context, builder, sig.args[0], args[0], [args[1]], v)
@@ -105,6 +125,8 @@ def vstore(typingctx, row, j, n, v):
 
 @intrinsic
 def vsplat(typingctx, x):
+    if not isinstance(x, types.Float):
+        raise TypingError(f"vsplat: a float, not {x}")
     vector = Vector(x)
 
     def codegen(context, builder, sig, args):
@@ -119,6 +141,9 @@ def vsplat(typingctx, x):
 
 @intrinsic
 def vfma(typingctx, a, b, c):
+    if not (isinstance(a, Vector) and a == b == c):
+        raise TypingError(f"vfma: three Vectors of one type, not {a}, {b}, {c}")
+
     def codegen(context, builder, sig, args):
         vector_type = args[0].type
         suffix = "f32" if vector_type.element == ir.FloatType() else "f64"

@@ -30,7 +30,8 @@ class Dropout(NamedTuple):
     @classmethod
     def draw(cls, rng, n, width, p):
         """(n, width) units, each dropped with probability p (0 <= p < 1); p = 0 draws
-        nothing."""
+        nothing. rng's bit generator must give 64 random bits a raw word, as default_rng's
+        PCG64 does (MT19937's raw words are 32 bits)."""
         if p <= 0:
             return cls.none(n, width)
         below = int(round(p * 256))

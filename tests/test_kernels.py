@@ -362,36 +362,74 @@ def sentinel_rows(rng, n, width):
 @pytest.mark.parametrize("J", [0, 1, 50])
 def test_times4_sums_each_output_in_order(rng, H, J):
     """_times4 against a sequential fused multiply-add in float32, bit for bit: each output is
-    summed in j's order, whatever the Vector blocks; a y given twice, and nothing written past
-    the rows (H ends inside a Vector, on one, past one and past a block of four)."""
+    summed in j's order from its own x, whatever the Vector blocks; a y given twice gets the
+    same values; nothing is written past the rows (H ends inside a Vector, on one, past one
+    and past a block of four)."""
     W = rng.normal(size=(J, H)).astype(np.float32)
-    x = rng.normal(size=(3, J)).astype(np.float32)
-    y, whole = sentinel_rows(rng, 3, H)
-    kernels._times4(W, x[0], x[1], x[2], x[2], y[0], y[1], y[2], y[2])
-    for b in range(3):
+    x = rng.normal(size=(4, J)).astype(np.float32)
+    y, whole = sentinel_rows(rng, 4, H)
+    kernels._times4(W, x[0], x[1], x[2], x[3], y[0], y[1], y[2], y[3])
+    for b in range(4):
         assert np.array_equal(y[b], fma_sums(x[b], W)), b
     assert np.isnan(np.delete(whole, np.s_[20:20 + H], axis=1)).all()
+    twice, _ = sentinel_rows(rng, 3, H)
+    kernels._times4(W, x[0], x[1], x[2], x[2], twice[0], twice[1], twice[2], twice[2])
+    assert np.array_equal(twice, y[:3])
+
+
+@pytest.mark.parametrize("H", [3, 8, 37])
+def test_times4_in_float64(rng, H):
+    """The float64 path (8 lanes; the gradient check's), against NumPy's product."""
+    W, x = rng.normal(size=(11, H)), rng.normal(size=(4, 11))
+    y = np.full((4, H), np.nan)
+    kernels._times4(W, x[0], x[1], x[2], x[3], y[0], y[1], y[2], y[3])
+    np.testing.assert_allclose(y, x @ W, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("H", [5, 100])
 @pytest.mark.parametrize("back", [-1, 0, 1])
 def test_outer4_sums_outer_products_in_token_order(rng, H, back):
     """_outer4's rows y<b> = sum_t S[t, off + r<b>] M[t + back, off:off + H], in token order,
-    bit for bit as a sequential fused multiply-add; only columns off:off + H of M are read
-    (NaN elsewhere would spread into the sums)."""
+    bit for bit as a sequential fused multiply-add, each from its own column of S, and a row
+    asked for twice; M and S hold NaN outside the columns read (a read of M before off, or
+    of S outside off + r<b>, would spread it into the sums)."""
     N, off = 30, 3
     M = np.full((N, off + H + 9), np.nan, dtype=np.float32)
     M[:, off:off + H] = rng.normal(size=(N, H))
     S = np.full((N, off + 6), np.nan, dtype=np.float32)
     S[:, off:] = rng.normal(size=(N, 6))
     tokens = np.arange(1, N - 1)[::-1].copy()  # any order: the sums follow it
-    r = (0, 5, 2, 2)
-    y, whole = sentinel_rows(rng, 4, H)
-    kernels._outer4(tokens, back, off, M, S, *r, y[0], y[1], y[2], y[3])
-    for b in range(4):
-        expected = fma_sums(S[tokens, off + r[b]], M[tokens + back, off:off + H])
-        assert np.array_equal(y[b], expected), b
-    assert np.isnan(np.delete(whole, np.s_[20:20 + H], axis=1)).all()
+    for r in ((0, 5, 2, 3), (4, 1, 1, 1)):
+        y, whole = sentinel_rows(rng, 4, H)
+        kernels._outer4(tokens, back, off, M, S, *r, y[0], y[1], y[2], y[3])
+        for b in range(4):
+            expected = fma_sums(S[tokens, off + r[b]], M[tokens + back, off:off + H])
+            assert np.array_equal(y[b], expected), (r, b)
+        assert np.isnan(np.delete(whole, np.s_[20:20 + H], axis=1)).all()
+
+
+@pytest.mark.parametrize("crf", [False, True], ids=["softmax", "crf"])
+def test_float32_training_kernel_agrees_with_float64(rng, crf):
+    """The float32 kernel, whose products take several passes of four 16-lane Vectors and end
+    inside one (H = 70, 2H = 140; D = 5 and K = 6 rows of Wv and Wya in blocks of four, the
+    second short), against the same batch in float64: the float32 path is the one training
+    runs, and the gradient check runs the float64 one."""
+    H, K, D = 70, 6, 5
+    w64 = init_weights(60, H, K, seed=4, dtype=np.float64, vector_dim=D)
+    w64["ba"] += rng.normal(0, 0.3, size=w64["ba"].shape)
+    X, starts, Y = random_batch(rng, 60, 6, np.concatenate([rng.integers(1, 20, 13), [1]]), K)
+    V = rng.normal(size=(len(X), D))
+    keep = dropout_keep(rng, len(X), 2 * H)
+    keep_in = dropout_keep(rng, len(X), 2 * H, p=0.5)
+    allowed = np.ones((K + 1, K), dtype=np.bool_)
+    w32 = {k: v.astype(np.float32) for k, v in w64.items()}
+    loss32, g32 = kernel_loss_and_grads(w32, X, starts, Y, keep, crf, allowed, keep_in, V)
+    loss64, g64 = kernel_loss_and_grads(w64, X, starts, Y, keep, crf, allowed, keep_in, V)
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    for name in ALL_NAMES:
+        scale = np.abs(g64[name]).max()
+        np.testing.assert_allclose(g32[name], g64[name], rtol=0, atol=1e-4 * scale,
+                                   err_msg=name)
 
 
 @pytest.mark.parametrize("small_net", [5], ids=["softmax"], indirect=True)
