@@ -195,6 +195,9 @@ def test_missing_and_directory(tmp_path):
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=3000), cut=st.integers(0, 4000))
+# NumPy reads a .npy header with ast.literal_eval, which warns of a fuzzed "\X" in it
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:SyntaxWarning")
 def test_fuzzed_model_bytes_raise_only_our_error(tmp_path, data, cut):
     """Random bytes, and a real model file with random bytes spliced in, never crash the
     loader with anything but BadModelError."""
