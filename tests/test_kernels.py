@@ -377,6 +377,19 @@ def test_times4_sums_each_output_in_order(rng, H, J):
     assert np.array_equal(twice, y[:3])
 
 
+def test_vector_loads_and_stores_refuse_what_they_cannot_address(rng):
+    """A strided matrix, or outputs of another float type than the weights', would be read or
+    written as contiguous lanes of the wrong type: _simd refuses them when compiling."""
+    W = rng.normal(size=(5, 40)).astype(np.float32)
+    x = rng.normal(size=5).astype(np.float32)
+    y = np.zeros(20, dtype=np.float32)
+    with pytest.raises(numba.core.errors.TypingError, match="C-contiguous"):
+        kernels._times4(W[:, ::2], x, x, x, x, y, y, y, y)
+    y64 = np.zeros(40)
+    with pytest.raises(numba.core.errors.TypingError, match="float32"):
+        kernels._times4(W, x, x, x, x, y64, y64, y64, y64)
+
+
 @pytest.mark.parametrize("H", [3, 8, 37])
 def test_times4_in_float64(rng, H):
     """The float64 path (8 lanes; the gradient check's), against NumPy's product."""
