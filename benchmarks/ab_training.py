@@ -21,20 +21,12 @@ import sys
 import tempfile
 import time
 
-from bench_speed import ROOT, conll_sentences, revision_tree, training_corpus
+from bench_speed import ROOT, bench_trainer, revision_tree
 
 
 def child(args):
     """In a process whose nertag is the tree's: train and print the epochs' batch seconds."""
-    from nertag.conll import Corpus
-    from nertag.process import settle_for_bulk_work
-    from nertag.training import TrainConfig, Trainer
-
-    settle_for_bulk_work()
-    corpus, n_tokens = training_corpus(conll_sentences(args.data))
-    dev = Corpus("dev", corpus.sentences[:50])  # early stopping needs one; kept small
-    trainer = Trainer([corpus], dev, TrainConfig(epochs=args.epochs, patience=args.epochs,
-                                                 threads=args.threads))
+    trainer, _ = bench_trainer(args.data, args.epochs, args.threads)
     first, last = {}, {}  # an epoch's (time, tokens done) at its first and last batch events
     for event in trainer.run():
         if event["event"] == "batch":

@@ -438,6 +438,21 @@ def training_corpus(sentences, n_tokens=200_000):
     return Corpus("bench", tagged), count
 
 
+def bench_trainer(data, epochs, threads):
+    """A Trainer for the training rows' corpus in a process settled as `nertag train` settles
+    its own, with a small dev set (early stopping needs one) and patience for every epoch:
+    (trainer, token count). Used by the scripts that time training epoch by epoch."""
+    from nertag.conll import Corpus
+    from nertag.process import settle_for_bulk_work
+    from nertag.training import TrainConfig, Trainer
+
+    settle_for_bulk_work()
+    corpus, n_tokens = training_corpus(conll_sentences(data))
+    dev = Corpus("dev", corpus.sentences[:50])
+    config = TrainConfig(epochs=epochs, patience=epochs, threads=threads)
+    return Trainer([corpus], dev, config), n_tokens
+
+
 def train_rows(args, sentences):
     from nertag.training import TrainConfig, Trainer
 

@@ -16,7 +16,7 @@ import os
 import time
 from collections import defaultdict
 
-from bench_speed import ROOT, conll_sentences, training_corpus
+from bench_speed import ROOT, bench_trainer
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as nertag train has it
 
@@ -63,10 +63,7 @@ def main():
 
     from nertag import _kernels as kernels
     from nertag import grad, training
-    from nertag.conll import Corpus
-    from nertag.process import settle_for_bulk_work
 
-    settle_for_bulk_work()
     seconds = defaultdict(float)
     timed(kernels, "loss_and_grads", "kernel", seconds)
     timed(kernels, "scatter_wax_grad", "scatter", seconds)
@@ -75,10 +72,7 @@ def main():
     timed(grad.Adam, "update", "Adam", seconds)
     timed_batches(training._Batches, seconds)
 
-    corpus, n_tokens = training_corpus(conll_sentences(args.data))
-    dev = Corpus("dev", corpus.sentences[:50])
-    trainer = training.Trainer([corpus], dev, training.TrainConfig(
-        epochs=args.epochs, patience=args.epochs, threads=args.threads))
+    trainer, n_tokens = bench_trainer(args.data, args.epochs, args.threads)
     epochs = []
     for event in trainer.run():
         if event["event"] == "epoch":

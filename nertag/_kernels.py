@@ -409,11 +409,11 @@ def _forward_group(members, lengths, starts, d, WaaT, A, out):
                     z[i] = tanh(z[i])
             continue
         for b in range(0, active, BLOCK):
-            last = active - 1
-            t0 = _token(starts, members[b], d, n)
-            t1 = _token(starts, members[min(b + 1, last)], d, n)
-            t2 = _token(starts, members[min(b + 2, last)], d, n)
-            t3 = _token(starts, members[min(b + 3, last)], d, n)
+            b0, b1, b2, b3 = _four(b, active)
+            t0 = _token(starts, members[b0], d, n)
+            t1 = _token(starts, members[b1], d, n)
+            t2 = _token(starts, members[b2], d, n)
+            t3 = _token(starts, members[b3], d, n)
             _recur_block(WaaT, d, A, t0, t1, t2, t3, t0 + back, t1 + back, t2 + back, t3 + back,
                          out)
 
@@ -439,11 +439,10 @@ def _backward_group(members, lengths, starts, d, Waa, A, dZ, da):
         if n == 0:
             continue
         for b in range(0, active, BLOCK):
-            last = active - 1
-            b1, b2, b3 = min(b + 1, last), min(b + 2, last), min(b + 3, last)
-            _unroll_block(Waa, d, dZ, _token(starts, members[b], d, n),
+            b0, b1, b2, b3 = _four(b, active)
+            _unroll_block(Waa, d, dZ, _token(starts, members[b0], d, n),
                           _token(starts, members[b1], d, n), _token(starts, members[b2], d, n),
-                          _token(starts, members[b3], d, n), da, b, b1, b2, b3)
+                          _token(starts, members[b3], d, n), da, b0, b1, b2, b3)
 
 
 @njit(**_JIT)

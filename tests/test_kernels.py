@@ -352,7 +352,7 @@ def fma_sums(scalars, rows):
     return y
 
 
-def sentinel_rows(rng, n, width):
+def sentinel_rows(n, width):
     """n rows of `width` inside wider NaN-filled rows: (rows, the whole array)."""
     whole = np.full((n, width + 40), np.nan, dtype=np.float32)
     return whole[:, 20:20 + width], whole
@@ -367,12 +367,12 @@ def test_times4_sums_each_output_in_order(rng, H, J):
     and past a block of four)."""
     W = rng.normal(size=(J, H)).astype(np.float32)
     x = rng.normal(size=(4, J)).astype(np.float32)
-    y, whole = sentinel_rows(rng, 4, H)
+    y, whole = sentinel_rows(4, H)
     kernels._times4(W, x[0], x[1], x[2], x[3], y[0], y[1], y[2], y[3])
     for b in range(4):
         assert np.array_equal(y[b], fma_sums(x[b], W)), b
     assert np.isnan(np.delete(whole, np.s_[20:20 + H], axis=1)).all()
-    twice, _ = sentinel_rows(rng, 3, H)
+    twice, _ = sentinel_rows(3, H)
     kernels._times4(W, x[0], x[1], x[2], x[2], twice[0], twice[1], twice[2], twice[2])
     assert np.array_equal(twice, y[:3])
 
@@ -413,7 +413,7 @@ def test_outer4_sums_outer_products_in_token_order(rng, H, back):
     S[:, off:] = rng.normal(size=(N, 6))
     tokens = np.arange(1, N - 1)[::-1].copy()  # any order: the sums follow it
     for r in ((0, 5, 2, 3), (4, 1, 1, 1)):
-        y, whole = sentinel_rows(rng, 4, H)
+        y, whole = sentinel_rows(4, H)
         kernels._outer4(tokens, back, off, M, S, *r, y[0], y[1], y[2], y[3])
         for b in range(4):
             expected = fma_sums(S[tokens, off + r[b]], M[tokens + back, off:off + H])
